@@ -1,0 +1,1 @@
+//! The one client for AURA's API (being written).

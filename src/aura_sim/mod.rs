@@ -1,0 +1,1 @@
+//! A stateful simulator of AURA's API (being written).

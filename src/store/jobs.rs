@@ -1,0 +1,205 @@
+use sqlx::{Any, Row, Transaction};
+
+use super::{Backend, Store, StoreResult, now_ms};
+
+/// The one kind of job so far: converge the AURA subscription of one gateway subscription.
+pub const SYNC_SUBSCRIPTION: &str = "sync_subscription";
+
+/// The Postgres channel workers listen on; a NOTIFY is sent in the enqueueing transaction.
+pub const NOTIFY_CHANNEL: &str = "aura_signup_jobs";
+
+/// A job a worker holds until `locked_until`.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: String,
+    pub key: String,
+    /// Attempts including this one.
+    pub attempts: i64,
+    pub generation: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub id: i64,
+    pub kind: String,
+    pub key: String,
+    pub run_at: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub dead: bool,
+    pub updated_at: i64,
+}
+
+/// Enqueues (or re-arms) a job in the caller's transaction. An existing row for the same
+/// kind and key is due again now, its generation bumped so a running attempt is followed by
+/// one more, and a dead one is revived: new information is a reason to try again.
+pub(crate) async fn enqueue_in(tx: &mut Transaction<'_, Any>, backend: Backend, kind: &str, key: &str, run_at: i64) -> StoreResult<()> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO sync_jobs (kind, job_key, run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (kind, job_key) DO UPDATE SET generation = sync_jobs.generation + 1, \
+         run_at = CASE WHEN sync_jobs.dead OR EXCLUDED.run_at < sync_jobs.run_at THEN EXCLUDED.run_at ELSE sync_jobs.run_at END, \
+         attempts = CASE WHEN sync_jobs.dead THEN 0 ELSE sync_jobs.attempts END, \
+         dead = FALSE, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(kind)
+    .bind(key)
+    .bind(run_at)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+fn job_from_row(row: &sqlx::any::AnyRow) -> StoreResult<JobRow> {
+    Ok(JobRow {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        key: row.try_get("job_key")?,
+        run_at: row.try_get("run_at")?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        dead: row.try_get("dead")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    pub async fn enqueue_job(&self, kind: &str, key: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        enqueue_in(&mut tx, self.backend, kind, key, now_ms()).await?;
+        tx.commit().await
+    }
+
+    /// Claims the job that has waited longest, holding it for `lease_ms`. On Postgres the row
+    /// is taken with `FOR UPDATE SKIP LOCKED`, so concurrent workers never wait on each other;
+    /// SQLite serialises writers by itself. A job whose holder died is claimable once its
+    /// lease has run out.
+    pub async fn claim_job(&self, worker: &str, lease_ms: i64) -> StoreResult<Option<ClaimedJob>> {
+        let now = now_ms();
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "UPDATE sync_jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3 \
+                 WHERE id = (SELECT id FROM sync_jobs WHERE NOT dead AND run_at <= $3 \
+                 AND (locked_until IS NULL OR locked_until < $3) ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, kind, job_key, attempts, generation"
+            }
+            Backend::Sqlite => {
+                "UPDATE sync_jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3 \
+                 WHERE id = (SELECT id FROM sync_jobs WHERE NOT dead AND run_at <= $3 \
+                 AND (locked_until IS NULL OR locked_until < $3) ORDER BY run_at LIMIT 1) \
+                 RETURNING id, kind, job_key, attempts, generation"
+            }
+        };
+        let row = sqlx::query(sql).bind(now + lease_ms).bind(worker).bind(now).fetch_optional(&self.pool).await?;
+        row.map(|row| {
+            Ok(ClaimedJob {
+                id: row.try_get("id")?,
+                kind: row.try_get("kind")?,
+                key: row.try_get("job_key")?,
+                attempts: row.try_get("attempts")?,
+                generation: row.try_get("generation")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Done: the row goes, unless the job was enqueued again meanwhile; then it runs once more.
+    pub async fn complete_job(&self, job: &ClaimedJob, worker: &str) -> StoreResult<()> {
+        let deleted = sqlx::query("DELETE FROM sync_jobs WHERE id = $1 AND generation = $2 AND locked_by = $3")
+            .bind(job.id)
+            .bind(job.generation)
+            .bind(worker)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            sqlx::query(
+                "UPDATE sync_jobs SET locked_until = NULL, locked_by = NULL, attempts = 0, last_error = NULL, \
+                 updated_at = $2 WHERE id = $1 AND locked_by = $3",
+            )
+            .bind(job.id)
+            .bind(now_ms())
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Failed: try again at `retry_at`, or, when `retry_at` is `None`, park it as dead for an
+    /// operator. A job enqueued again meanwhile is never parked: the new hint deserves a run.
+    pub async fn fail_job(&self, job: &ClaimedJob, worker: &str, error: &str, retry_at: Option<i64>) -> StoreResult<()> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE sync_jobs SET locked_until = NULL, locked_by = NULL, last_error = $2, updated_at = $3, \
+             run_at = CASE WHEN generation <> $4 THEN $3 ELSE COALESCE($5, run_at) END, \
+             dead = CASE WHEN generation <> $4 THEN FALSE ELSE $6 END \
+             WHERE id = $1 AND locked_by = $7",
+        )
+        .bind(job.id)
+        .bind(error)
+        .bind(now)
+        .bind(job.generation)
+        .bind(retry_at)
+        .bind(retry_at.is_none())
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// An operator's retry of a dead job: due now, attempts from zero.
+    pub async fn revive_job(&self, id: i64) -> StoreResult<bool> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let revived = sqlx::query(
+            "UPDATE sync_jobs SET dead = FALSE, attempts = 0, run_at = $2, updated_at = $2, generation = generation + 1 \
+             WHERE id = $1 AND dead",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if revived && self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(revived)
+    }
+
+    pub async fn jobs(&self, dead_only: bool) -> StoreResult<Vec<JobRow>> {
+        let sql = if dead_only {
+            "SELECT id, kind, job_key, run_at, attempts, last_error, dead, updated_at FROM sync_jobs WHERE dead ORDER BY updated_at"
+        } else {
+            "SELECT id, kind, job_key, run_at, attempts, last_error, dead, updated_at FROM sync_jobs ORDER BY run_at"
+        };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    pub async fn job_for(&self, kind: &str, key: &str) -> StoreResult<Option<JobRow>> {
+        let row = sqlx::query(
+            "SELECT id, kind, job_key, run_at, attempts, last_error, dead, updated_at FROM sync_jobs \
+             WHERE kind = $1 AND job_key = $2",
+        )
+        .bind(kind)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// The time the next job becomes due, so an idle worker knows how long it may sleep.
+    pub async fn next_job_due(&self) -> StoreResult<Option<i64>> {
+        sqlx::query_scalar("SELECT MIN(CASE WHEN locked_until IS NOT NULL AND locked_until > run_at THEN locked_until ELSE run_at END) FROM sync_jobs WHERE NOT dead")
+            .fetch_one(&self.pool)
+            .await
+    }
+}

@@ -1,0 +1,123 @@
+//! The store: one pool over Postgres or SQLite (sqlx's `Any` driver), with the same tables
+//! and the same meaning on both. Times are milliseconds since the epoch in BIGINT columns, so
+//! no query depends on a backend's date types. Queries live beside the table they touch.
+
+mod aura_calls;
+mod events;
+mod jobs;
+mod sandbox;
+mod signups;
+mod subscriptions;
+
+use std::{str::FromStr, time::Duration};
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::{
+    AnyPool, Executor,
+    any::{AnyConnectOptions, AnyPoolOptions},
+    migrate::Migrator,
+};
+
+pub use aura_calls::AuraCallRow;
+pub use events::{NewEvent, StoredEvent};
+pub use jobs::{ClaimedJob, JobRow};
+pub use sandbox::{SandboxSession, SandboxSubscription};
+pub use signups::{Signup, SignupOutcome};
+pub use subscriptions::{AuraState, SubscriptionRow};
+
+use crate::config::DatabaseUrl;
+
+static PG_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+pub type StoreResult<T> = Result<T, sqlx::Error>;
+
+impl Store {
+    /// Opens the pool. SQLite gets WAL mode and a busy timeout so the worker and the web
+    /// handlers can write from several connections without "database is locked" errors.
+    pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.is_postgres() { Backend::Postgres } else { Backend::Sqlite };
+        let options = AnyConnectOptions::from_str(url.expose())?;
+        let pool = match backend {
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(32)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?,
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;").await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(options)
+                .await?,
+        };
+        if backend == Backend::Sqlite {
+            pool.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").await?;
+        }
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        self.migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Postgres => &PG_MIGRATIONS,
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+        }
+    }
+
+    /// Ready means: the database answers, and every migration this binary knows is applied.
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(&self.pool)
+            .await?;
+        let known = self.migrator().iter().count() as i64;
+        anyhow::ensure!(applied >= known, "{applied} of {known} migrations applied");
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}

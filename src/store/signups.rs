@@ -1,0 +1,157 @@
+use sqlx::Row;
+
+use super::{Store, StoreResult, now_ms};
+use crate::domain::{CustomerId, PlanKind, SignupId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupOutcome {
+    /// Arrived with a valid token; no plan chosen yet.
+    Started,
+    /// Sent to the gateway's checkout page.
+    Checkout,
+    /// The gateway confirmed the payment.
+    Paid,
+    Cancelled,
+    Failed,
+    /// Already covered on arrival; sent back without a second checkout.
+    AlreadyCovered,
+}
+
+impl SignupOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Checkout => "checkout",
+            Self::Paid => "paid",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::AlreadyCovered => "already_covered",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "checkout" => Self::Checkout,
+            "paid" => Self::Paid,
+            "cancelled" => Self::Cancelled,
+            "failed" => Self::Failed,
+            "already_covered" => Self::AlreadyCovered,
+            _ => Self::Started,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Signup {
+    pub id: SignupId,
+    pub customer_id: CustomerId,
+    pub redirect_url: String,
+    pub plan: Option<PlanKind>,
+    pub checkout_session_id: Option<String>,
+    pub checkout_url: Option<String>,
+    pub gateway_subscription_id: Option<String>,
+    pub outcome: SignupOutcome,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SIGNUP_COLUMNS: &str = "id, aura_customer_id, redirect_url, plan, checkout_session_id, checkout_url, \
+     gateway_subscription_id, outcome, created_at, updated_at";
+
+fn signup_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Signup> {
+    let id: String = row.try_get("id")?;
+    let customer: i64 = row.try_get("aura_customer_id")?;
+    let plan: Option<String> = row.try_get("plan")?;
+    let outcome: String = row.try_get("outcome")?;
+    Ok(Signup {
+        id: SignupId::parse(&id).ok_or_else(|| sqlx::Error::Decode("bad signup id".into()))?,
+        customer_id: CustomerId::new(customer).ok_or_else(|| sqlx::Error::Decode("bad customer id".into()))?,
+        redirect_url: row.try_get("redirect_url")?,
+        plan: plan.as_deref().and_then(PlanKind::parse),
+        checkout_session_id: row.try_get("checkout_session_id")?,
+        checkout_url: row.try_get("checkout_url")?,
+        gateway_subscription_id: row.try_get("gateway_subscription_id")?,
+        outcome: SignupOutcome::parse(&outcome),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_signup(&self, id: &SignupId, customer: CustomerId, redirect_url: &str) -> StoreResult<()> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO signups (id, aura_customer_id, redirect_url, outcome, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'started', $4, $4)",
+        )
+        .bind(id.as_str())
+        .bind(customer.get())
+        .bind(redirect_url)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn signup(&self, id: &SignupId) -> StoreResult<Option<Signup>> {
+        let sql = format!("SELECT {SIGNUP_COLUMNS} FROM signups WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_str()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(signup_from_row).transpose()
+    }
+
+    /// The customer's newest signup that sent them to a checkout page, if that page may still be
+    /// open: the one a double tap or a second tab should be sent back to.
+    pub async fn open_checkout_for(&self, customer: CustomerId, since_ms: i64) -> StoreResult<Option<Signup>> {
+        let sql = format!(
+            "SELECT {SIGNUP_COLUMNS} FROM signups WHERE aura_customer_id = $1 AND outcome = 'checkout' \
+             AND updated_at >= $2 ORDER BY updated_at DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(customer.get())
+            .bind(since_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(signup_from_row).transpose()
+    }
+
+    pub async fn signup_checkout_opened(&self, id: &SignupId, plan: PlanKind, session_id: &str, url: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE signups SET plan = $2, checkout_session_id = $3, checkout_url = $4, outcome = 'checkout', \
+             updated_at = $5 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(plan.as_str())
+        .bind(session_id)
+        .bind(url)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records how a signup ended. A paid signup stays paid: a late "cancelled" (the back
+    /// button after paying in another tab) cannot overwrite it.
+    pub async fn signup_finished(&self, id: &SignupId, outcome: SignupOutcome, subscription: Option<&str>) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE signups SET outcome = $2, gateway_subscription_id = COALESCE($3, gateway_subscription_id), \
+             updated_at = $4 WHERE id = $1 AND outcome <> 'paid'",
+        )
+        .bind(id.as_str())
+        .bind(outcome.as_str())
+        .bind(subscription)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn signups_for(&self, customer: CustomerId) -> StoreResult<Vec<Signup>> {
+        let sql = format!("SELECT {SIGNUP_COLUMNS} FROM signups WHERE aura_customer_id = $1 ORDER BY created_at");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(customer.get()).fetch_all(&self.pool).await?;
+        rows.iter().map(signup_from_row).collect()
+    }
+
+    pub async fn count_signups(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM signups").fetch_one(&self.pool).await
+    }
+}

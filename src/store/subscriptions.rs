@@ -1,0 +1,224 @@
+use sqlx::{Any, Row, Transaction};
+
+use super::{Store, StoreResult, now_ms};
+use crate::domain::{CustomerId, PlanKind};
+
+/// What the store knows of the AURA subscription that mirrors a gateway subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuraState {
+    /// Not created at AURA (yet).
+    None,
+    Active,
+    /// Deleted at AURA; AURA cannot restore it.
+    Cancelled,
+}
+
+impl AuraState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Active => "active",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "active" => Self::Active,
+            "cancelled" => Self::Cancelled,
+            _ => Self::None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SubscriptionRow {
+    pub gateway_subscription_id: String,
+    pub customer_id: CustomerId,
+    pub gateway_customer_id: Option<String>,
+    pub plan: PlanKind,
+    pub gateway_status: String,
+    pub paid_through: Option<i64>,
+    pub cancel_at_period_end: bool,
+    pub aura_subscription_id: Option<i64>,
+    pub aura_valid_to: Option<i64>,
+    pub aura_state: AuraState,
+    pub dependants: Vec<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "gateway_subscription_id, aura_customer_id, gateway_customer_id, plan, gateway_status, \
+     paid_through, cancel_at_period_end, aura_subscription_id, aura_valid_to, aura_state, dependants, last_error, \
+     created_at, updated_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<SubscriptionRow> {
+    let customer: i64 = row.try_get("aura_customer_id")?;
+    let plan: String = row.try_get("plan")?;
+    let state: String = row.try_get("aura_state")?;
+    let dependants: String = row.try_get("dependants")?;
+    Ok(SubscriptionRow {
+        gateway_subscription_id: row.try_get("gateway_subscription_id")?,
+        customer_id: CustomerId::new(customer).ok_or_else(|| sqlx::Error::Decode("bad customer id".into()))?,
+        gateway_customer_id: row.try_get("gateway_customer_id")?,
+        plan: PlanKind::parse(&plan).unwrap_or(PlanKind::Single),
+        gateway_status: row.try_get("gateway_status")?,
+        paid_through: row.try_get("paid_through")?,
+        cancel_at_period_end: row.try_get("cancel_at_period_end")?,
+        aura_subscription_id: row.try_get("aura_subscription_id")?,
+        aura_valid_to: row.try_get("aura_valid_to")?,
+        aura_state: AuraState::parse(&state),
+        dependants: serde_json::from_str(&dependants).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// The gateway's view of a subscription, as last fetched.
+#[derive(Debug, Clone)]
+pub struct GatewayFacts<'a> {
+    pub gateway_subscription_id: &'a str,
+    pub customer_id: CustomerId,
+    pub gateway_customer_id: Option<&'a str>,
+    pub plan: PlanKind,
+    pub status: &'a str,
+    pub paid_through: Option<i64>,
+    pub cancel_at_period_end: bool,
+}
+
+impl Store {
+    /// Creates or refreshes the link between a gateway subscription and its AURA customer, in
+    /// the caller's transaction. What is known of AURA is left alone.
+    pub async fn upsert_subscription(tx: &mut Transaction<'_, Any>, facts: &GatewayFacts<'_>) -> StoreResult<()> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO subscriptions (gateway_subscription_id, aura_customer_id, gateway_customer_id, plan, \
+             gateway_status, paid_through, cancel_at_period_end, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+             ON CONFLICT (gateway_subscription_id) DO UPDATE SET \
+             gateway_customer_id = COALESCE(EXCLUDED.gateway_customer_id, subscriptions.gateway_customer_id), \
+             plan = EXCLUDED.plan, gateway_status = EXCLUDED.gateway_status, \
+             paid_through = COALESCE(EXCLUDED.paid_through, subscriptions.paid_through), \
+             cancel_at_period_end = EXCLUDED.cancel_at_period_end, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(facts.gateway_subscription_id)
+        .bind(facts.customer_id.get())
+        .bind(facts.gateway_customer_id)
+        .bind(facts.plan.as_str())
+        .bind(facts.status)
+        .bind(facts.paid_through)
+        .bind(facts.cancel_at_period_end)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+
+        if let Some(gateway_customer) = facts.gateway_customer_id {
+            sqlx::query(
+                "INSERT INTO customers (aura_customer_id, gateway_customer_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $3) ON CONFLICT (aura_customer_id) DO UPDATE SET \
+                 gateway_customer_id = EXCLUDED.gateway_customer_id, updated_at = EXCLUDED.updated_at",
+            )
+            .bind(facts.customer_id.get())
+            .bind(gateway_customer)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn subscription(&self, gateway_subscription_id: &str) -> StoreResult<Option<SubscriptionRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM subscriptions WHERE gateway_subscription_id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(gateway_subscription_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn subscriptions_for(&self, customer: CustomerId) -> StoreResult<Vec<SubscriptionRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM subscriptions WHERE aura_customer_id = $1 ORDER BY created_at");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(customer.get()).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The customer's subscription that AURA currently covers, if any.
+    pub async fn covering_subscription(&self, customer: CustomerId, now: i64) -> StoreResult<Option<SubscriptionRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM subscriptions WHERE aura_customer_id = $1 AND aura_state = 'active' \
+             AND aura_valid_to > $2 ORDER BY aura_valid_to DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(customer.get())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn record_gateway_state(&self, facts: &GatewayFacts<'_>) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        Self::upsert_subscription(&mut tx, facts).await?;
+        tx.commit().await
+    }
+
+    /// Records what AURA now holds for a gateway subscription, after a successful call.
+    pub async fn record_aura_state(
+        &self,
+        gateway_subscription_id: &str,
+        aura_subscription_id: Option<i64>,
+        valid_to: Option<i64>,
+        state: AuraState,
+        dependants: &[i64],
+    ) -> StoreResult<()> {
+        let dependants = serde_json::to_string(dependants).expect("ids serialise");
+        sqlx::query(
+            "UPDATE subscriptions SET aura_subscription_id = $2, aura_valid_to = $3, aura_state = $4, \
+             dependants = $5, last_error = NULL, updated_at = $6 WHERE gateway_subscription_id = $1",
+        )
+        .bind(gateway_subscription_id)
+        .bind(aura_subscription_id)
+        .bind(valid_to)
+        .bind(state.as_str())
+        .bind(dependants)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn record_sync_error(&self, gateway_subscription_id: &str, error: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE subscriptions SET last_error = $2, updated_at = $3 WHERE gateway_subscription_id = $1")
+            .bind(gateway_subscription_id)
+            .bind(error)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Gateway subscriptions whose AURA coverage ends before `horizon`: the periodic sweep
+    /// re-checks them so a missed webhook cannot let a paid customer lapse.
+    pub async fn subscriptions_ending_before(&self, horizon: i64) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT gateway_subscription_id FROM subscriptions WHERE aura_state = 'active' AND aura_valid_to < $1",
+        )
+        .bind(horizon)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn all_subscription_ids(&self, customer: Option<CustomerId>) -> StoreResult<Vec<String>> {
+        match customer {
+            Some(c) => {
+                sqlx::query_scalar("SELECT gateway_subscription_id FROM subscriptions WHERE aura_customer_id = $1")
+                    .bind(c.get())
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => sqlx::query_scalar("SELECT gateway_subscription_id FROM subscriptions").fetch_all(&self.pool).await,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Gateway webhook intake (being written).
