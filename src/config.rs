@@ -38,7 +38,10 @@ pub struct ConfigError {
 }
 
 fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError { var, problem: problem.into() }
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +81,11 @@ impl DatabaseUrl {
 
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.is_postgres() { "postgres" } else { "sqlite" };
+        let kind = if self.is_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
         write!(f, "DatabaseUrl({kind}, ***)")
     }
 }
@@ -89,8 +96,14 @@ impl fmt::Debug for DatabaseUrl {
 pub enum JwtKey {
     Hs256(Secret),
     /// RS256 or ES256 with a PEM public key.
-    Pem { algorithm: jsonwebtoken::Algorithm, pem: String },
-    Jwks { algorithm: jsonwebtoken::Algorithm, url: Url },
+    Pem {
+        algorithm: jsonwebtoken::Algorithm,
+        pem: String,
+    },
+    Jwks {
+        algorithm: jsonwebtoken::Algorithm,
+        url: Url,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -124,7 +137,9 @@ pub struct StripeConfig {
 pub enum GatewayConfig {
     Stripe(StripeConfig),
     /// The built-in sandbox: a hosted test checkout and subscriptions billed every `period`.
-    Sandbox { period: Duration },
+    Sandbox {
+        period: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -138,7 +153,11 @@ pub struct AuraConfig {
 #[derive(Debug, Clone)]
 pub enum AuraTarget {
     Remote(AuraConfig),
-    Embedded { bind: SocketAddr, client_id: String, client_secret: Secret },
+    Embedded {
+        bind: SocketAddr,
+        client_id: String,
+        client_secret: Secret,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -176,27 +195,46 @@ impl Config {
         let app_env = match env.get("APP_ENV").as_deref() {
             None | Some("development") => AppEnv::Development,
             Some("production") => AppEnv::Production,
-            Some(other) => return Err(bad("APP_ENV", format!("{other:?} is not development or production"))),
+            Some(other) => {
+                return Err(bad(
+                    "APP_ENV",
+                    format!("{other:?} is not development or production"),
+                ));
+            }
         };
         let prod = app_env == AppEnv::Production;
 
         let database_url = match env.get("DATABASE_URL") {
-            None => DatabaseUrl::parse("sqlite://aura-signup.db?mode=rwc").expect("default is valid"),
+            None => {
+                DatabaseUrl::parse("sqlite://aura-signup.db?mode=rwc").expect("default is valid")
+            }
             Some(raw) => DatabaseUrl::parse(&raw).map_err(|p| bad("DATABASE_URL", p))?,
         };
-        let bind_addr: SocketAddr = env.parse_or("BIND_ADDR", "127.0.0.1:8080", "a host:port such as 127.0.0.1:8080")?;
+        let bind_addr: SocketAddr = env.parse_or(
+            "BIND_ADDR",
+            "127.0.0.1:8080",
+            "a host:port such as 127.0.0.1:8080",
+        )?;
         let public_base_url = match env.get("PUBLIC_BASE_URL") {
             Some(raw) => parse_base_url("PUBLIC_BASE_URL", &raw)?,
             None if prod => return Err(bad("PUBLIC_BASE_URL", "required when APP_ENV=production")),
             None => parse_base_url("PUBLIC_BASE_URL", &format!("http://{bind_addr}"))?,
         };
         if prod && public_base_url.scheme() != "https" {
-            return Err(bad("PUBLIC_BASE_URL", "must be https when APP_ENV=production"));
+            return Err(bad(
+                "PUBLIC_BASE_URL",
+                "must be https when APP_ENV=production",
+            ));
         }
         let log_format = match env.get("LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(bad("LOG_FORMAT", format!("{other:?} is not pretty or json"))),
+            Some(other) => {
+                return Err(bad(
+                    "LOG_FORMAT",
+                    format!("{other:?} is not pretty or json"),
+                ));
+            }
         };
 
         let aura = read_aura(&env, prod)?;
@@ -217,7 +255,11 @@ impl Config {
             gateway,
             aura,
             coverage_margin: env.duration_or("COVERAGE_MARGIN", "3d")?,
-            sync_max_attempts: env.parse_or("SYNC_MAX_ATTEMPTS", "12", "a whole number of attempts")?,
+            sync_max_attempts: env.parse_or(
+                "SYNC_MAX_ATTEMPTS",
+                "12",
+                "a whole number of attempts",
+            )?,
             sweep_interval: env.duration_or("SWEEP_INTERVAL", "10m")?,
         })
     }
@@ -227,19 +269,34 @@ impl Config {
     }
 
     pub fn plan(&self, kind: PlanKind) -> &PlanConfig {
-        self.plans.iter().find(|p| p.kind == kind).expect("every plan kind is configured")
+        self.plans
+            .iter()
+            .find(|p| p.kind == kind)
+            .expect("every plan kind is configured")
     }
 }
 
 fn read_aura(env: &Env, prod: bool) -> Result<AuraTarget, ConfigError> {
     let Some(raw) = env.get("AURA_API_URL") else {
         if prod {
-            return Err(bad("AURA_API_URL", "required when APP_ENV=production (the simulator is for development)"));
+            return Err(bad(
+                "AURA_API_URL",
+                "required when APP_ENV=production (the simulator is for development)",
+            ));
         }
         return Ok(AuraTarget::Embedded {
-            bind: env.parse_or("AURA_SIM_BIND", DEV_SIM_BIND, "a host:port such as 127.0.0.1:8081")?,
-            client_id: env.get("AURA_SIM_CLIENT_ID").unwrap_or_else(|| DEV_SIM_CLIENT_ID.into()),
-            client_secret: Secret::new(env.get("AURA_SIM_CLIENT_SECRET").unwrap_or_else(|| DEV_SIM_CLIENT_SECRET.into())),
+            bind: env.parse_or(
+                "AURA_SIM_BIND",
+                DEV_SIM_BIND,
+                "a host:port such as 127.0.0.1:8081",
+            )?,
+            client_id: env
+                .get("AURA_SIM_CLIENT_ID")
+                .unwrap_or_else(|| DEV_SIM_CLIENT_ID.into()),
+            client_secret: Secret::new(
+                env.get("AURA_SIM_CLIENT_SECRET")
+                    .unwrap_or_else(|| DEV_SIM_CLIENT_SECRET.into()),
+            ),
         });
     };
     let api_url = parse_base_url("AURA_API_URL", &raw)?;
@@ -259,7 +316,12 @@ fn read_jwt(env: &Env, prod: bool) -> Result<JwtConfig, ConfigError> {
         Some("HS256") => Some(jsonwebtoken::Algorithm::HS256),
         Some("RS256") => Some(jsonwebtoken::Algorithm::RS256),
         Some("ES256") => Some(jsonwebtoken::Algorithm::ES256),
-        Some(other) => return Err(bad("AURA_JWT_ALG", format!("{other:?} is not HS256, RS256 or ES256"))),
+        Some(other) => {
+            return Err(bad(
+                "AURA_JWT_ALG",
+                format!("{other:?} is not HS256, RS256 or ES256"),
+            ));
+        }
     };
     let secret = env.get("AURA_JWT_SECRET");
     let pem = env.get("AURA_JWT_PUBLIC_KEY");
@@ -270,7 +332,10 @@ fn read_jwt(env: &Env, prod: bool) -> Result<JwtConfig, ConfigError> {
                 return Err(bad("AURA_JWT_ALG", "AURA_JWT_SECRET is an HS256 secret"));
             }
             if s.len() < 16 && prod {
-                return Err(bad("AURA_JWT_SECRET", "too short for production (16 bytes at least)"));
+                return Err(bad(
+                    "AURA_JWT_SECRET",
+                    "too short for production (16 bytes at least)",
+                ));
             }
             JwtKey::Hs256(Secret::new(s))
         }
@@ -278,48 +343,83 @@ fn read_jwt(env: &Env, prod: bool) -> Result<JwtConfig, ConfigError> {
             let algorithm = asymmetric(algorithm)?;
             let pem = pem.replace("\\n", "\n");
             let check = match algorithm {
-                jsonwebtoken::Algorithm::ES256 => jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes()).map(drop),
+                jsonwebtoken::Algorithm::ES256 => {
+                    jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes()).map(drop)
+                }
                 _ => jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).map(drop),
             };
-            check.map_err(|e| bad("AURA_JWT_PUBLIC_KEY", format!("not a usable PEM public key ({e})")))?;
+            check.map_err(|e| {
+                bad(
+                    "AURA_JWT_PUBLIC_KEY",
+                    format!("not a usable PEM public key ({e})"),
+                )
+            })?;
             JwtKey::Pem { algorithm, pem }
         }
         (None, None, Some(url)) => JwtKey::Jwks {
             algorithm: asymmetric(algorithm)?,
-            url: Url::parse(&url).map_err(|e| bad("AURA_JWT_JWKS_URL", format!("not a URL ({e})")))?,
+            url: Url::parse(&url)
+                .map_err(|e| bad("AURA_JWT_JWKS_URL", format!("not a URL ({e})")))?,
         },
         (None, None, None) if !prod => JwtKey::Hs256(Secret::new(DEV_JWT_SECRET)),
         (None, None, None) => {
-            return Err(bad("AURA_JWT_SECRET", "set one of AURA_JWT_SECRET, AURA_JWT_PUBLIC_KEY or AURA_JWT_JWKS_URL"));
+            return Err(bad(
+                "AURA_JWT_SECRET",
+                "set one of AURA_JWT_SECRET, AURA_JWT_PUBLIC_KEY or AURA_JWT_JWKS_URL",
+            ));
         }
-        _ => return Err(bad("AURA_JWT_SECRET", "set only one of AURA_JWT_SECRET, AURA_JWT_PUBLIC_KEY, AURA_JWT_JWKS_URL")),
+        _ => {
+            return Err(bad(
+                "AURA_JWT_SECRET",
+                "set only one of AURA_JWT_SECRET, AURA_JWT_PUBLIC_KEY, AURA_JWT_JWKS_URL",
+            ));
+        }
     };
     Ok(JwtConfig {
         key,
-        customer_claim: env.get("AURA_JWT_CUSTOMER_CLAIM").unwrap_or_else(|| "customerId".into()),
+        customer_claim: env
+            .get("AURA_JWT_CUSTOMER_CLAIM")
+            .unwrap_or_else(|| "customerId".into()),
         leeway: env.duration_or("AURA_JWT_LEEWAY", "30s")?,
     })
 }
 
-fn asymmetric(algorithm: Option<jsonwebtoken::Algorithm>) -> Result<jsonwebtoken::Algorithm, ConfigError> {
+fn asymmetric(
+    algorithm: Option<jsonwebtoken::Algorithm>,
+) -> Result<jsonwebtoken::Algorithm, ConfigError> {
     match algorithm {
         Some(a @ (jsonwebtoken::Algorithm::RS256 | jsonwebtoken::Algorithm::ES256)) => Ok(a),
-        _ => Err(bad("AURA_JWT_ALG", "must be RS256 or ES256 with a public key or JWKS URL")),
+        _ => Err(bad(
+            "AURA_JWT_ALG",
+            "must be RS256 or ES256 with a public key or JWKS URL",
+        )),
     }
 }
 
-fn read_redirect_allowed(env: &Env, prod: bool, aura: &AuraTarget) -> Result<Vec<String>, ConfigError> {
+fn read_redirect_allowed(
+    env: &Env,
+    prod: bool,
+    aura: &AuraTarget,
+) -> Result<Vec<String>, ConfigError> {
     let raw = match (env.get("REDIRECT_ALLOWED_ORIGINS"), aura) {
         (Some(raw), _) => raw,
         (None, AuraTarget::Embedded { bind, .. }) if !prod => format!("http://{bind}"),
-        (None, _) => return Err(bad("REDIRECT_ALLOWED_ORIGINS", "required: the app's origins or custom schemes")),
+        (None, _) => {
+            return Err(bad(
+                "REDIRECT_ALLOWED_ORIGINS",
+                "required: the app's origins or custom schemes",
+            ));
+        }
     };
     let mut origins = Vec::new();
     for entry in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let origin = crate::signup::redirect::normalise_allowed(entry)
             .map_err(|p| bad("REDIRECT_ALLOWED_ORIGINS", format!("{entry:?}: {p}")))?;
         if prod && origin.starts_with("http://") {
-            return Err(bad("REDIRECT_ALLOWED_ORIGINS", format!("{entry:?}: http is not allowed in production")));
+            return Err(bad(
+                "REDIRECT_ALLOWED_ORIGINS",
+                format!("{entry:?}: http is not allowed in production"),
+            ));
         }
         origins.push(origin);
     }
@@ -332,9 +432,14 @@ fn read_redirect_allowed(env: &Env, prod: bool, aura: &AuraTarget) -> Result<Vec
 fn read_gateway(env: &Env, prod: bool) -> Result<GatewayConfig, ConfigError> {
     let Some(secret_key) = env.get("STRIPE_SECRET_KEY") else {
         if prod {
-            return Err(bad("STRIPE_SECRET_KEY", "required when APP_ENV=production (the sandbox is for development)"));
+            return Err(bad(
+                "STRIPE_SECRET_KEY",
+                "required when APP_ENV=production (the sandbox is for development)",
+            ));
         }
-        return Ok(GatewayConfig::Sandbox { period: env.duration_or("SANDBOX_PERIOD", "30d")? });
+        return Ok(GatewayConfig::Sandbox {
+            period: env.duration_or("SANDBOX_PERIOD", "30d")?,
+        });
     };
     let api_base = env
         .get("STRIPE_API_BASE")
@@ -349,22 +454,42 @@ fn read_gateway(env: &Env, prod: bool) -> Result<GatewayConfig, ConfigError> {
         .map(Secret::new)
         .collect();
     if webhook_secrets.is_empty() {
-        return Err(bad("STRIPE_WEBHOOK_SECRET", "required with STRIPE_SECRET_KEY (whsec_..., comma-separated)"));
+        return Err(bad(
+            "STRIPE_WEBHOOK_SECRET",
+            "required with STRIPE_SECRET_KEY (whsec_..., comma-separated)",
+        ));
     }
-    Ok(GatewayConfig::Stripe(StripeConfig { secret_key: Secret::new(secret_key), api_base, webhook_secrets }))
+    Ok(GatewayConfig::Stripe(StripeConfig {
+        secret_key: Secret::new(secret_key),
+        api_base,
+        webhook_secrets,
+    }))
 }
 
 fn read_plans(env: &Env, gateway: &GatewayConfig) -> Result<Vec<PlanConfig>, ConfigError> {
-    let currency = env.get("PLAN_CURRENCY").unwrap_or_else(|| "ZAR".into()).to_uppercase();
+    let currency = env
+        .get("PLAN_CURRENCY")
+        .unwrap_or_else(|| "ZAR".into())
+        .to_uppercase();
     let stripe = matches!(gateway, GatewayConfig::Stripe(_));
     let single_price = match env.get("STRIPE_PRICE_SINGLE") {
         Some(p) => p,
-        None if stripe => return Err(bad("STRIPE_PRICE_SINGLE", "required with STRIPE_SECRET_KEY")),
+        None if stripe => {
+            return Err(bad(
+                "STRIPE_PRICE_SINGLE",
+                "required with STRIPE_SECRET_KEY",
+            ));
+        }
         None => "sandbox_price_single".into(),
     };
     let family_price = match env.get("STRIPE_PRICE_FAMILY") {
         Some(p) => p,
-        None if stripe => return Err(bad("STRIPE_PRICE_FAMILY", "required with STRIPE_SECRET_KEY")),
+        None if stripe => {
+            return Err(bad(
+                "STRIPE_PRICE_FAMILY",
+                "required with STRIPE_SECRET_KEY",
+            ));
+        }
         None => "sandbox_price_family".into(),
     };
     Ok(vec![
@@ -373,7 +498,9 @@ fn read_plans(env: &Env, gateway: &GatewayConfig) -> Result<Vec<PlanConfig>, Con
             price_id: single_price,
             amount_minor: env.parse_or("PLAN_SINGLE_AMOUNT", "9900", "an amount in cents")?,
             currency: currency.clone(),
-            aura_type: env.get("AURA_TYPE_SINGLE").unwrap_or_else(|| "WEB_SIGNUP_SINGLE".into()),
+            aura_type: env
+                .get("AURA_TYPE_SINGLE")
+                .unwrap_or_else(|| "WEB_SIGNUP_SINGLE".into()),
             dependants: 0,
         },
         PlanConfig {
@@ -381,16 +508,26 @@ fn read_plans(env: &Env, gateway: &GatewayConfig) -> Result<Vec<PlanConfig>, Con
             price_id: family_price,
             amount_minor: env.parse_or("PLAN_FAMILY_AMOUNT", "14900", "an amount in cents")?,
             currency,
-            aura_type: env.get("AURA_TYPE_FAMILY").unwrap_or_else(|| "WEB_SIGNUP_FAMILY".into()),
-            dependants: env.parse_or("PLAN_FAMILY_DEPENDANTS", "4", "a whole number of dependants")?,
+            aura_type: env
+                .get("AURA_TYPE_FAMILY")
+                .unwrap_or_else(|| "WEB_SIGNUP_FAMILY".into()),
+            dependants: env.parse_or(
+                "PLAN_FAMILY_DEPENDANTS",
+                "4",
+                "a whole number of dependants",
+            )?,
         },
     ])
 }
 
 fn parse_base_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw.trim()).map_err(|e| bad(var, format!("{raw:?} is not a URL ({e})")))?;
+    let url =
+        Url::parse(raw.trim()).map_err(|e| bad(var, format!("{raw:?} is not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(bad(var, format!("{raw:?} must be an http(s) URL with a host")));
+        return Err(bad(
+            var,
+            format!("{raw:?} must be an http(s) URL with a host"),
+        ));
     }
     Ok(url)
 }
@@ -400,21 +537,35 @@ struct Env<'a>(&'a HashMap<String, String>);
 
 impl Env<'_> {
     fn get(&self, var: &str) -> Option<String> {
-        self.0.get(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        self.0
+            .get(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     fn require(&self, var: &'static str) -> Result<String, ConfigError> {
         self.get(var).ok_or_else(|| bad(var, "required"))
     }
 
-    fn parse_or<T: std::str::FromStr>(&self, var: &'static str, default: &str, expected: &str) -> Result<T, ConfigError> {
+    fn parse_or<T: std::str::FromStr>(
+        &self,
+        var: &'static str,
+        default: &str,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
         let raw = self.get(var).unwrap_or_else(|| default.to_owned());
-        raw.parse().map_err(|_| bad(var, format!("{raw:?} is not {expected}")))
+        raw.parse()
+            .map_err(|_| bad(var, format!("{raw:?} is not {expected}")))
     }
 
     fn duration_or(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
         let raw = self.get(var).unwrap_or_else(|| default.to_owned());
-        humantime::parse_duration(&raw).map_err(|_| bad(var, format!("{raw:?} is not a duration such as 3d, 90s or 5m")))
+        humantime::parse_duration(&raw).map_err(|_| {
+            bad(
+                var,
+                format!("{raw:?} is not a duration such as 3d, 90s or 5m"),
+            )
+        })
     }
 }
 
@@ -423,7 +574,12 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_map(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Config::from_map(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -456,7 +612,11 @@ mod tests {
 
     #[test]
     fn production_refuses_the_sandbox_and_the_simulator() {
-        let err = config(&[("APP_ENV", "production"), ("PUBLIC_BASE_URL", "https://pay.example")]).unwrap_err();
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("PUBLIC_BASE_URL", "https://pay.example"),
+        ])
+        .unwrap_err();
         assert_eq!(err.var, "AURA_API_URL");
         let err = config(&[
             ("APP_ENV", "production"),
@@ -473,16 +633,31 @@ mod tests {
 
     #[test]
     fn production_requires_https_base_url() {
-        let err = config(&[("APP_ENV", "production"), ("PUBLIC_BASE_URL", "http://pay.example")]).unwrap_err();
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("PUBLIC_BASE_URL", "http://pay.example"),
+        ])
+        .unwrap_err();
         assert_eq!(err.var, "PUBLIC_BASE_URL");
     }
 
     #[test]
     fn secrets_never_print() {
-        let c = config(&[("STRIPE_SECRET_KEY", "sk_test_123"), ("STRIPE_WEBHOOK_SECRET", "whsec_abc\n"), ("STRIPE_PRICE_SINGLE", "p1"), ("STRIPE_PRICE_FAMILY", "p2")]).unwrap();
+        let c = config(&[
+            ("STRIPE_SECRET_KEY", "sk_test_123"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_abc\n"),
+            ("STRIPE_PRICE_SINGLE", "p1"),
+            ("STRIPE_PRICE_FAMILY", "p2"),
+        ])
+        .unwrap();
         let printed = format!("{c:?}");
-        assert!(!printed.contains("sk_test_123") && !printed.contains("whsec_abc"), "{printed}");
-        let GatewayConfig::Stripe(s) = &c.gateway else { panic!("stripe expected") };
+        assert!(
+            !printed.contains("sk_test_123") && !printed.contains("whsec_abc"),
+            "{printed}"
+        );
+        let GatewayConfig::Stripe(s) = &c.gateway else {
+            panic!("stripe expected")
+        };
         assert_eq!(s.webhook_secrets[0].expose(), "whsec_abc");
     }
 }

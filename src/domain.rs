@@ -89,7 +89,9 @@ impl SignupId {
 
     /// Accepts only the shape `generate` makes, so a path segment cannot smuggle anything.
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         ok.then(|| Self(s.to_owned()))
     }
 
@@ -120,7 +122,18 @@ mod tests {
 
     #[test]
     fn customer_id_refuses_every_other_shape() {
-        for bad in [json!(1.5), json!(null), json!(""), json!(["a"]), json!(-3), json!(0), json!("1e3"), json!(" 12"), json!("+12"), json!({})] {
+        for bad in [
+            json!(1.5),
+            json!(null),
+            json!(""),
+            json!(["a"]),
+            json!(-3),
+            json!(0),
+            json!("1e3"),
+            json!(" 12"),
+            json!("+12"),
+            json!({}),
+        ] {
             assert_eq!(CustomerId::from_json(&bad), None, "{bad}");
         }
     }

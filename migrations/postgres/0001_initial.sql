@@ -38,8 +38,9 @@ CREATE TABLE subscriptions (
     aura_valid_to           BIGINT,
     -- none | active | cancelled
     aura_state              TEXT NOT NULL DEFAULT 'none',
-    -- JSON array of AURA customer ids, the whole desired list
+    -- JSON arrays of AURA customer ids: the whole desired list, and the list AURA holds
     dependants              TEXT NOT NULL DEFAULT '[]',
+    aura_dependants         TEXT NOT NULL DEFAULT '[]',
     last_error              TEXT,
     created_at              BIGINT NOT NULL,
     updated_at              BIGINT NOT NULL

@@ -33,13 +33,14 @@ CREATE TABLE subscriptions (
     plan                    TEXT NOT NULL,
     gateway_status          TEXT NOT NULL,
     paid_through            BIGINT,
-    cancel_at_period_end    BOOLEAN NOT NULL DEFAULT FALSE,
+    cancel_at_period_end    INTEGER NOT NULL DEFAULT 0,
     aura_subscription_id    BIGINT,
     aura_valid_to           BIGINT,
     -- none | active | cancelled
     aura_state              TEXT NOT NULL DEFAULT 'none',
-    -- JSON array of AURA customer ids, the whole desired list
+    -- JSON arrays of AURA customer ids: the whole desired list, and the list AURA holds
     dependants              TEXT NOT NULL DEFAULT '[]',
+    aura_dependants         TEXT NOT NULL DEFAULT '[]',
     last_error              TEXT,
     created_at              BIGINT NOT NULL,
     updated_at              BIGINT NOT NULL
@@ -72,7 +73,7 @@ CREATE TABLE sync_jobs (
     last_error   TEXT,
     locked_until BIGINT,
     locked_by    TEXT,
-    dead         BOOLEAN NOT NULL DEFAULT FALSE,
+    dead         INTEGER NOT NULL DEFAULT 0,
     created_at   BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL
 );
@@ -105,7 +106,7 @@ CREATE TABLE sandbox_sessions (
     cancel_url           TEXT NOT NULL,
     -- open | complete | expired
     status               TEXT NOT NULL,
-    paid                 BOOLEAN NOT NULL DEFAULT FALSE,
+    paid                 INTEGER NOT NULL DEFAULT 0,
     gateway_customer     TEXT,
     gateway_subscription TEXT,
     created_at           BIGINT NOT NULL
@@ -117,12 +118,12 @@ CREATE TABLE sandbox_subscriptions (
     customer             TEXT NOT NULL,
     status               TEXT NOT NULL,
     current_period_end   BIGINT NOT NULL,
-    cancel_at_period_end BOOLEAN NOT NULL DEFAULT FALSE,
+    cancel_at_period_end INTEGER NOT NULL DEFAULT 0,
     cancellation_reason  TEXT,
     price_id             TEXT NOT NULL,
     aura_customer_id     BIGINT NOT NULL,
     signup_id            TEXT NOT NULL,
-    fail_next_renewal    BOOLEAN NOT NULL DEFAULT FALSE,
+    fail_next_renewal    INTEGER NOT NULL DEFAULT 0,
     created_at           BIGINT NOT NULL,
     updated_at           BIGINT NOT NULL
 );

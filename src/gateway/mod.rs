@@ -144,7 +144,10 @@ impl Gateway {
         }
     }
 
-    pub async fn create_checkout(&self, req: &CheckoutRequest) -> Result<CheckoutSession, GatewayError> {
+    pub async fn create_checkout(
+        &self,
+        req: &CheckoutRequest,
+    ) -> Result<CheckoutSession, GatewayError> {
         match self {
             Gateway::Stripe(g) => g.create_checkout(req).await,
             Gateway::Sandbox(g) => g.create_checkout(req).await,
@@ -158,7 +161,10 @@ impl Gateway {
         }
     }
 
-    pub async fn subscription(&self, subscription_id: &str) -> Result<GatewaySubscription, GatewayError> {
+    pub async fn subscription(
+        &self,
+        subscription_id: &str,
+    ) -> Result<GatewaySubscription, GatewayError> {
         match self {
             Gateway::Stripe(g) => g.subscription(subscription_id).await,
             Gateway::Sandbox(g) => g.subscription(subscription_id).await,

@@ -6,10 +6,12 @@ use url::Url;
 /// Turns an allow-list entry into its canonical form: `scheme://host[:port]` for web origins
 /// (default ports dropped), `scheme:` for an app's custom scheme.
 pub fn normalise_allowed(entry: &str) -> Result<String, String> {
-    if let Some(scheme) = entry.strip_suffix("://").or_else(|| entry.strip_suffix(':')) {
-        if is_custom_scheme(scheme) {
-            return Ok(format!("{}:", scheme.to_ascii_lowercase()));
-        }
+    if let Some(scheme) = entry
+        .strip_suffix("://")
+        .or_else(|| entry.strip_suffix(':'))
+        && is_custom_scheme(scheme)
+    {
+        return Ok(format!("{}:", scheme.to_ascii_lowercase()));
     }
     let url = Url::parse(entry).map_err(|e| format!("not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -28,7 +30,10 @@ fn is_custom_scheme(scheme: &str) -> bool {
     let mut bytes = scheme.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        && !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https" | "javascript" | "data" | "file" | "vbscript")
+        && !matches!(
+            scheme.to_ascii_lowercase().as_str(),
+            "http" | "https" | "javascript" | "data" | "file" | "vbscript"
+        )
 }
 
 /// A redirect URL that matched the allow-list.
@@ -76,7 +81,7 @@ impl AllowedRedirect {
             scheme if is_custom_scheme(scheme) => format!("{scheme}:"),
             _ => return Err(RedirectError::NotAllowed),
         };
-        if allowed.iter().any(|a| *a == key) {
+        if allowed.contains(&key) {
             Ok(Self(url))
         } else {
             Err(RedirectError::NotAllowed)
@@ -116,7 +121,10 @@ mod tests {
     use super::*;
 
     fn allowed() -> Vec<String> {
-        ["https://app.example", "myapp:"].iter().map(|e| normalise_allowed(e).unwrap()).collect()
+        ["https://app.example", "myapp:"]
+            .iter()
+            .map(|e| normalise_allowed(e).unwrap())
+            .collect()
     }
 
     #[test]
@@ -136,33 +144,56 @@ mod tests {
             " https://app.example",
             "",
         ] {
-            assert!(AllowedRedirect::check(raw, &allowed()).is_err(), "{raw:?} was allowed");
+            assert!(
+                AllowedRedirect::check(raw, &allowed()).is_err(),
+                "{raw:?} was allowed"
+            );
         }
     }
 
     #[test]
     fn allowed_origins_and_custom_schemes_pass() {
-        for raw in ["https://app.example", "https://APP.example:443/done?x=1#tab", "myapp://callback?x=1"] {
-            assert!(AllowedRedirect::check(raw, &allowed()).is_ok(), "{raw:?} was refused");
+        for raw in [
+            "https://app.example",
+            "https://APP.example:443/done?x=1#tab",
+            "myapp://callback?x=1",
+        ] {
+            assert!(
+                AllowedRedirect::check(raw, &allowed()).is_ok(),
+                "{raw:?} was refused"
+            );
         }
     }
 
     #[test]
     fn success_is_appended_keeping_query_and_fragment() {
         let r = AllowedRedirect::check("https://app.example/done?x=1#tab", &allowed()).unwrap();
-        assert_eq!(r.with_outcome(true), "https://app.example/done?x=1&success=true#tab");
+        assert_eq!(
+            r.with_outcome(true),
+            "https://app.example/done?x=1&success=true#tab"
+        );
     }
 
     #[test]
     fn an_existing_success_is_replaced_by_the_real_outcome() {
-        let r = AllowedRedirect::check("https://app.example/done?success=true&y=2", &allowed()).unwrap();
-        assert_eq!(r.with_outcome(false), "https://app.example/done?y=2&success=false");
+        let r = AllowedRedirect::check("https://app.example/done?success=true&y=2", &allowed())
+            .unwrap();
+        assert_eq!(
+            r.with_outcome(false),
+            "https://app.example/done?y=2&success=false"
+        );
     }
 
     #[test]
     fn allow_list_entries_must_be_origins() {
-        assert_eq!(normalise_allowed("https://App.Example:443").unwrap(), "https://app.example");
-        assert_eq!(normalise_allowed("http://127.0.0.1:8081").unwrap(), "http://127.0.0.1:8081");
+        assert_eq!(
+            normalise_allowed("https://App.Example:443").unwrap(),
+            "https://app.example"
+        );
+        assert_eq!(
+            normalise_allowed("http://127.0.0.1:8081").unwrap(),
+            "http://127.0.0.1:8081"
+        );
         assert!(normalise_allowed("https://app.example/path").is_err());
         assert!(normalise_allowed("https://u:p@app.example").is_err());
     }

@@ -1,6 +1,6 @@
 use sqlx::Row;
 
-use super::{Backend, Store, StoreResult, jobs, now_ms};
+use super::{Store, StoreResult, jobs, now_ms};
 
 /// A verified gateway event, about to be made durable.
 #[derive(Debug, Clone)]
@@ -47,17 +47,29 @@ impl Store {
         .rows_affected()
             == 1;
 
-        if inserted && event.outcome.is_none() {
-            if let Some(subscription) = event.subscription_id {
-                jobs::enqueue_in(&mut tx, self.backend, jobs::SYNC_SUBSCRIPTION, subscription, now).await?;
-            }
+        if let Some(subscription) = event.subscription_id
+            && inserted
+            && event.outcome.is_none()
+        {
+            jobs::enqueue_in(
+                &mut tx,
+                self.backend,
+                jobs::SYNC_SUBSCRIPTION,
+                subscription,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(inserted)
     }
 
     /// Marks the events of a subscription received up to `until` as applied by a sync.
-    pub async fn mark_events_processed(&self, subscription_id: &str, until: i64) -> StoreResult<()> {
+    pub async fn mark_events_processed(
+        &self,
+        subscription_id: &str,
+        until: i64,
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE gateway_events SET processed_at = $3, outcome = 'applied' \
              WHERE subscription_id = $1 AND processed_at IS NULL AND outcome IS NULL AND received_at <= $2",
@@ -70,7 +82,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn events_for_subscriptions(&self, subscription_ids: &[String]) -> StoreResult<Vec<StoredEvent>> {
+    pub async fn events_for_subscriptions(
+        &self,
+        subscription_ids: &[String],
+    ) -> StoreResult<Vec<StoredEvent>> {
         let mut events = Vec::new();
         for id in subscription_ids {
             let rows = sqlx::query(
@@ -95,10 +110,8 @@ impl Store {
     }
 
     pub async fn count_events(&self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM gateway_events").fetch_one(&self.pool).await
-    }
-
-    pub(crate) fn is_postgres(&self) -> bool {
-        self.backend == Backend::Postgres
+        sqlx::query_scalar("SELECT COUNT(*) FROM gateway_events")
+            .fetch_one(&self.pool)
+            .await
     }
 }

@@ -34,7 +34,13 @@ pub struct JobRow {
 /// Enqueues (or re-arms) a job in the caller's transaction. An existing row for the same
 /// kind and key is due again now, its generation bumped so a running attempt is followed by
 /// one more, and a dead one is revived: new information is a reason to try again.
-pub(crate) async fn enqueue_in(tx: &mut Transaction<'_, Any>, backend: Backend, kind: &str, key: &str, run_at: i64) -> StoreResult<()> {
+pub(crate) async fn enqueue_in(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    kind: &str,
+    key: &str,
+    run_at: i64,
+) -> StoreResult<()> {
     let now = now_ms();
     sqlx::query(
         "INSERT INTO sync_jobs (kind, job_key, run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
@@ -50,7 +56,10 @@ pub(crate) async fn enqueue_in(tx: &mut Transaction<'_, Any>, backend: Backend, 
     .execute(&mut **tx)
     .await?;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut **tx).await?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(NOTIFY_CHANNEL)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
@@ -63,7 +72,7 @@ fn job_from_row(row: &sqlx::any::AnyRow) -> StoreResult<JobRow> {
         run_at: row.try_get("run_at")?,
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
-        dead: row.try_get("dead")?,
+        dead: super::get_bool(row, "dead")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
@@ -95,7 +104,12 @@ impl Store {
                  RETURNING id, kind, job_key, attempts, generation"
             }
         };
-        let row = sqlx::query(sql).bind(now + lease_ms).bind(worker).bind(now).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sql)
+            .bind(now + lease_ms)
+            .bind(worker)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|row| {
             Ok(ClaimedJob {
                 id: row.try_get("id")?,
@@ -110,13 +124,15 @@ impl Store {
 
     /// Done: the row goes, unless the job was enqueued again meanwhile; then it runs once more.
     pub async fn complete_job(&self, job: &ClaimedJob, worker: &str) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM sync_jobs WHERE id = $1 AND generation = $2 AND locked_by = $3")
-            .bind(job.id)
-            .bind(job.generation)
-            .bind(worker)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let deleted = sqlx::query(
+            "DELETE FROM sync_jobs WHERE id = $1 AND generation = $2 AND locked_by = $3",
+        )
+        .bind(job.id)
+        .bind(job.generation)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         if deleted == 0 {
             sqlx::query(
                 "UPDATE sync_jobs SET locked_until = NULL, locked_by = NULL, attempts = 0, last_error = NULL, \
@@ -133,7 +149,13 @@ impl Store {
 
     /// Failed: try again at `retry_at`, or, when `retry_at` is `None`, park it as dead for an
     /// operator. A job enqueued again meanwhile is never parked: the new hint deserves a run.
-    pub async fn fail_job(&self, job: &ClaimedJob, worker: &str, error: &str, retry_at: Option<i64>) -> StoreResult<()> {
+    pub async fn fail_job(
+        &self,
+        job: &ClaimedJob,
+        worker: &str,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> StoreResult<()> {
         let now = now_ms();
         sqlx::query(
             "UPDATE sync_jobs SET locked_until = NULL, locked_by = NULL, last_error = $2, updated_at = $3, \
@@ -168,7 +190,10 @@ impl Store {
         .rows_affected()
             == 1;
         if revived && self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(NOTIFY_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(revived)

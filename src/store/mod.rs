@@ -20,10 +20,10 @@ use sqlx::{
 
 pub use aura_calls::AuraCallRow;
 pub use events::{NewEvent, StoredEvent};
-pub use jobs::{ClaimedJob, JobRow};
+pub use jobs::{ClaimedJob, JobRow, NOTIFY_CHANNEL, SYNC_SUBSCRIPTION};
 pub use sandbox::{SandboxSession, SandboxSubscription};
 pub use signups::{Signup, SignupOutcome};
-pub use subscriptions::{AuraState, SubscriptionRow};
+pub use subscriptions::{AuraState, GatewayFacts, SubscriptionRow};
 
 use crate::config::DatabaseUrl;
 
@@ -40,6 +40,7 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: DatabaseUrl,
 }
 
 pub type StoreResult<T> = Result<T, sqlx::Error>;
@@ -49,30 +50,44 @@ impl Store {
     /// handlers can write from several connections without "database is locked" errors.
     pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let backend = if url.is_postgres() { Backend::Postgres } else { Backend::Sqlite };
+        let backend = if url.is_postgres() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
         let options = AnyConnectOptions::from_str(url.expose())?;
         let pool = match backend {
-            Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(32)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
-                .await?,
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(5))
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;").await?;
-                        Ok(())
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(32)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                                .await?;
+                            Ok(())
+                        })
                     })
-                })
-                .connect_with(options)
-                .await?,
+                    .connect_with(options)
+                    .await?
+            }
         };
         if backend == Backend::Sqlite {
-            pool.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").await?;
+            pool.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+                .await?;
         }
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            url: url.clone(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -97,16 +112,31 @@ impl Store {
 
     /// Ready means: the database answers, and every migration this binary knows is applied.
     pub async fn ready(&self) -> anyhow::Result<()> {
-        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
-            .fetch_one(&self.pool)
-            .await?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.pool)
+                .await?;
         let known = self.migrator().iter().count() as i64;
         anyhow::ensure!(applied >= known, "{applied} of {known} migrations applied");
         Ok(())
     }
 
+    /// A dedicated Postgres connection for `LISTEN` (the `Any` pool cannot listen).
+    pub async fn listener(&self) -> StoreResult<sqlx::postgres::PgListener> {
+        sqlx::postgres::PgListener::connect(self.url.expose()).await
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Reads a boolean column: Postgres has BOOLEAN, SQLite stores 0 or 1 in an INTEGER.
+pub(crate) fn get_bool(row: &sqlx::any::AnyRow, column: &str) -> StoreResult<bool> {
+    use sqlx::Row;
+    match row.try_get::<bool, _>(column) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
     }
 }
 

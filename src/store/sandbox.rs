@@ -48,7 +48,7 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> StoreResult<SandboxSession> {
         success_url: row.try_get("success_url")?,
         cancel_url: row.try_get("cancel_url")?,
         status: row.try_get("status")?,
-        paid: row.try_get("paid")?,
+        paid: super::get_bool(row, "paid")?,
         gateway_customer: row.try_get("gateway_customer")?,
         gateway_subscription: row.try_get("gateway_subscription")?,
         created_at: row.try_get("created_at")?,
@@ -64,19 +64,23 @@ fn subscription_from_row(row: &sqlx::any::AnyRow) -> StoreResult<SandboxSubscrip
         customer: row.try_get("customer")?,
         status: row.try_get("status")?,
         current_period_end: row.try_get("current_period_end")?,
-        cancel_at_period_end: row.try_get("cancel_at_period_end")?,
+        cancel_at_period_end: super::get_bool(row, "cancel_at_period_end")?,
         cancellation_reason: row.try_get("cancellation_reason")?,
         price_id: row.try_get("price_id")?,
         aura_customer_id: row.try_get("aura_customer_id")?,
         signup_id: row.try_get("signup_id")?,
-        fail_next_renewal: row.try_get("fail_next_renewal")?,
+        fail_next_renewal: super::get_bool(row, "fail_next_renewal")?,
     })
 }
 
 impl Store {
     /// Inserts the session unless one with the same idempotency key exists; returns the one
     /// that is stored either way.
-    pub async fn sandbox_open_session(&self, session: &SandboxSession, idempotency_key: &str) -> StoreResult<SandboxSession> {
+    pub async fn sandbox_open_session(
+        &self,
+        session: &SandboxSession,
+        idempotency_key: &str,
+    ) -> StoreResult<SandboxSession> {
         sqlx::query(
             "INSERT INTO sandbox_sessions (id, signup_id, customer_ref, plan, price_id, idempotency_key, success_url, \
              cancel_url, status, paid, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', FALSE, $9) \
@@ -93,20 +97,31 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sandbox_sessions WHERE idempotency_key = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(idempotency_key).fetch_one(&self.pool).await?;
+        let sql =
+            format!("SELECT {SESSION_COLUMNS} FROM sandbox_sessions WHERE idempotency_key = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(idempotency_key)
+            .fetch_one(&self.pool)
+            .await?;
         session_from_row(&row)
     }
 
     pub async fn sandbox_session(&self, id: &str) -> StoreResult<Option<SandboxSession>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sandbox_sessions WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(session_from_row).transpose()
     }
 
     /// Completes an open session with its new subscription, in one transaction. Returns false
     /// when the session was no longer open (paid twice, in two tabs).
-    pub async fn sandbox_complete_session(&self, session_id: &str, subscription: &SandboxSubscription) -> StoreResult<bool> {
+    pub async fn sandbox_complete_session(
+        &self,
+        session_id: &str,
+        subscription: &SandboxSubscription,
+    ) -> StoreResult<bool> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let completed = sqlx::query(
@@ -144,7 +159,10 @@ impl Store {
 
     pub async fn sandbox_subscription(&self, id: &str) -> StoreResult<Option<SandboxSubscription>> {
         let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM sandbox_subscriptions WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(subscription_from_row).transpose()
     }
 

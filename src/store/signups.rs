@@ -65,7 +65,8 @@ fn signup_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Signup> {
     let outcome: String = row.try_get("outcome")?;
     Ok(Signup {
         id: SignupId::parse(&id).ok_or_else(|| sqlx::Error::Decode("bad signup id".into()))?,
-        customer_id: CustomerId::new(customer).ok_or_else(|| sqlx::Error::Decode("bad customer id".into()))?,
+        customer_id: CustomerId::new(customer)
+            .ok_or_else(|| sqlx::Error::Decode("bad customer id".into()))?,
         redirect_url: row.try_get("redirect_url")?,
         plan: plan.as_deref().and_then(PlanKind::parse),
         checkout_session_id: row.try_get("checkout_session_id")?,
@@ -78,7 +79,12 @@ fn signup_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Signup> {
 }
 
 impl Store {
-    pub async fn insert_signup(&self, id: &SignupId, customer: CustomerId, redirect_url: &str) -> StoreResult<()> {
+    pub async fn insert_signup(
+        &self,
+        id: &SignupId,
+        customer: CustomerId,
+        redirect_url: &str,
+    ) -> StoreResult<()> {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO signups (id, aura_customer_id, redirect_url, outcome, created_at, updated_at) \
@@ -95,13 +101,20 @@ impl Store {
 
     pub async fn signup(&self, id: &SignupId) -> StoreResult<Option<Signup>> {
         let sql = format!("SELECT {SIGNUP_COLUMNS} FROM signups WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_str()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(signup_from_row).transpose()
     }
 
     /// The customer's newest signup that sent them to a checkout page, if that page may still be
     /// open: the one a double tap or a second tab should be sent back to.
-    pub async fn open_checkout_for(&self, customer: CustomerId, since_ms: i64) -> StoreResult<Option<Signup>> {
+    pub async fn open_checkout_for(
+        &self,
+        customer: CustomerId,
+        since_ms: i64,
+    ) -> StoreResult<Option<Signup>> {
         let sql = format!(
             "SELECT {SIGNUP_COLUMNS} FROM signups WHERE aura_customer_id = $1 AND outcome = 'checkout' \
              AND updated_at >= $2 ORDER BY updated_at DESC LIMIT 1"
@@ -114,7 +127,13 @@ impl Store {
         row.as_ref().map(signup_from_row).transpose()
     }
 
-    pub async fn signup_checkout_opened(&self, id: &SignupId, plan: PlanKind, session_id: &str, url: &str) -> StoreResult<()> {
+    pub async fn signup_checkout_opened(
+        &self,
+        id: &SignupId,
+        plan: PlanKind,
+        session_id: &str,
+        url: &str,
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE signups SET plan = $2, checkout_session_id = $3, checkout_url = $4, outcome = 'checkout', \
              updated_at = $5 WHERE id = $1",
@@ -131,7 +150,12 @@ impl Store {
 
     /// Records how a signup ended. A paid signup stays paid: a late "cancelled" (the back
     /// button after paying in another tab) cannot overwrite it.
-    pub async fn signup_finished(&self, id: &SignupId, outcome: SignupOutcome, subscription: Option<&str>) -> StoreResult<()> {
+    pub async fn signup_finished(
+        &self,
+        id: &SignupId,
+        outcome: SignupOutcome,
+        subscription: Option<&str>,
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE signups SET outcome = $2, gateway_subscription_id = COALESCE($3, gateway_subscription_id), \
              updated_at = $4 WHERE id = $1 AND outcome <> 'paid'",
@@ -146,12 +170,74 @@ impl Store {
     }
 
     pub async fn signups_for(&self, customer: CustomerId) -> StoreResult<Vec<Signup>> {
-        let sql = format!("SELECT {SIGNUP_COLUMNS} FROM signups WHERE aura_customer_id = $1 ORDER BY created_at");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(customer.get()).fetch_all(&self.pool).await?;
+        let sql = format!(
+            "SELECT {SIGNUP_COLUMNS} FROM signups WHERE aura_customer_id = $1 ORDER BY created_at"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(customer.get())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(signup_from_row).collect()
     }
 
     pub async fn count_signups(&self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM signups").fetch_one(&self.pool).await
+        sqlx::query_scalar("SELECT COUNT(*) FROM signups")
+            .fetch_one(&self.pool)
+            .await
+    }
+}
+
+impl Store {
+    /// The gateway confirmed a signup's payment: link the gateway subscription to the
+    /// customer, mark the signup paid and enqueue the activation, all in one transaction.
+    /// Returns whether a sync was enqueued (not when AURA already covers it: a reload).
+    pub async fn record_paid_checkout(
+        &self,
+        signup: &SignupId,
+        facts: &super::GatewayFacts<'_>,
+    ) -> StoreResult<bool> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO subscriptions (gateway_subscription_id, aura_customer_id, gateway_customer_id, plan, \
+             gateway_status, cancel_at_period_end, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, FALSE, $6, $6) \
+             ON CONFLICT (gateway_subscription_id) DO NOTHING",
+        )
+        .bind(facts.gateway_subscription_id)
+        .bind(facts.customer_id.get())
+        .bind(facts.gateway_customer_id)
+        .bind(facts.plan.as_str())
+        .bind(facts.status)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE signups SET outcome = 'paid', gateway_subscription_id = $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(signup.as_str())
+        .bind(facts.gateway_subscription_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+
+        let state: String = sqlx::query_scalar(
+            "SELECT aura_state FROM subscriptions WHERE gateway_subscription_id = $1",
+        )
+        .bind(facts.gateway_subscription_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let enqueue = state != "active";
+        if enqueue {
+            super::jobs::enqueue_in(
+                &mut tx,
+                self.backend,
+                super::SYNC_SUBSCRIPTION,
+                facts.gateway_subscription_id,
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(enqueue)
     }
 }

@@ -43,14 +43,18 @@ pub struct SubscriptionRow {
     pub aura_subscription_id: Option<i64>,
     pub aura_valid_to: Option<i64>,
     pub aura_state: AuraState,
+    /// The whole dependant list the customer (or an operator) wants.
     pub dependants: Vec<i64>,
+    /// The dependant list AURA was last sent successfully.
+    pub aura_dependants: Vec<i64>,
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const COLUMNS: &str = "gateway_subscription_id, aura_customer_id, gateway_customer_id, plan, gateway_status, \
-     paid_through, cancel_at_period_end, aura_subscription_id, aura_valid_to, aura_state, dependants, last_error, \
+     paid_through, cancel_at_period_end, aura_subscription_id, aura_valid_to, aura_state, dependants, aura_dependants, \
+     last_error, \
      created_at, updated_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<SubscriptionRow> {
@@ -58,18 +62,22 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<SubscriptionRow> {
     let plan: String = row.try_get("plan")?;
     let state: String = row.try_get("aura_state")?;
     let dependants: String = row.try_get("dependants")?;
+    let aura_dependants: String = row.try_get("aura_dependants")?;
     Ok(SubscriptionRow {
         gateway_subscription_id: row.try_get("gateway_subscription_id")?,
-        customer_id: CustomerId::new(customer).ok_or_else(|| sqlx::Error::Decode("bad customer id".into()))?,
+        customer_id: CustomerId::new(customer)
+            .ok_or_else(|| sqlx::Error::Decode("bad customer id".into()))?,
         gateway_customer_id: row.try_get("gateway_customer_id")?,
         plan: PlanKind::parse(&plan).unwrap_or(PlanKind::Single),
         gateway_status: row.try_get("gateway_status")?,
         paid_through: row.try_get("paid_through")?,
-        cancel_at_period_end: row.try_get("cancel_at_period_end")?,
+        cancel_at_period_end: super::get_bool(row, "cancel_at_period_end")?,
         aura_subscription_id: row.try_get("aura_subscription_id")?,
         aura_valid_to: row.try_get("aura_valid_to")?,
         aura_state: AuraState::parse(&state),
         dependants: serde_json::from_str(&dependants).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        aura_dependants: serde_json::from_str(&aura_dependants)
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
         last_error: row.try_get("last_error")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -91,7 +99,10 @@ pub struct GatewayFacts<'a> {
 impl Store {
     /// Creates or refreshes the link between a gateway subscription and its AURA customer, in
     /// the caller's transaction. What is known of AURA is left alone.
-    pub async fn upsert_subscription(tx: &mut Transaction<'_, Any>, facts: &GatewayFacts<'_>) -> StoreResult<()> {
+    pub async fn upsert_subscription(
+        tx: &mut Transaction<'_, Any>,
+        facts: &GatewayFacts<'_>,
+    ) -> StoreResult<()> {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO subscriptions (gateway_subscription_id, aura_customer_id, gateway_customer_id, plan, \
@@ -129,7 +140,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn subscription(&self, gateway_subscription_id: &str) -> StoreResult<Option<SubscriptionRow>> {
+    pub async fn subscription(
+        &self,
+        gateway_subscription_id: &str,
+    ) -> StoreResult<Option<SubscriptionRow>> {
         let sql = format!("SELECT {COLUMNS} FROM subscriptions WHERE gateway_subscription_id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(gateway_subscription_id)
@@ -138,14 +152,26 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
-    pub async fn subscriptions_for(&self, customer: CustomerId) -> StoreResult<Vec<SubscriptionRow>> {
-        let sql = format!("SELECT {COLUMNS} FROM subscriptions WHERE aura_customer_id = $1 ORDER BY created_at");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(customer.get()).fetch_all(&self.pool).await?;
+    pub async fn subscriptions_for(
+        &self,
+        customer: CustomerId,
+    ) -> StoreResult<Vec<SubscriptionRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM subscriptions WHERE aura_customer_id = $1 ORDER BY created_at"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(customer.get())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(from_row).collect()
     }
 
     /// The customer's subscription that AURA currently covers, if any.
-    pub async fn covering_subscription(&self, customer: CustomerId, now: i64) -> StoreResult<Option<SubscriptionRow>> {
+    pub async fn covering_subscription(
+        &self,
+        customer: CustomerId,
+        now: i64,
+    ) -> StoreResult<Option<SubscriptionRow>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM subscriptions WHERE aura_customer_id = $1 AND aura_state = 'active' \
              AND aura_valid_to > $2 ORDER BY aura_valid_to DESC LIMIT 1"
@@ -176,7 +202,7 @@ impl Store {
         let dependants = serde_json::to_string(dependants).expect("ids serialise");
         sqlx::query(
             "UPDATE subscriptions SET aura_subscription_id = $2, aura_valid_to = $3, aura_state = $4, \
-             dependants = $5, last_error = NULL, updated_at = $6 WHERE gateway_subscription_id = $1",
+             aura_dependants = $5, last_error = NULL, updated_at = $6 WHERE gateway_subscription_id = $1",
         )
         .bind(gateway_subscription_id)
         .bind(aura_subscription_id)
@@ -189,7 +215,28 @@ impl Store {
         Ok(())
     }
 
-    pub async fn record_sync_error(&self, gateway_subscription_id: &str, error: &str) -> StoreResult<()> {
+    /// Sets the whole desired dependant list; the caller enqueues the sync that sends it.
+    pub async fn set_dependants(
+        &self,
+        gateway_subscription_id: &str,
+        dependants: &[i64],
+    ) -> StoreResult<bool> {
+        let dependants = serde_json::to_string(dependants).expect("ids serialise");
+        let changed = sqlx::query("UPDATE subscriptions SET dependants = $2, updated_at = $3 WHERE gateway_subscription_id = $1")
+            .bind(gateway_subscription_id)
+            .bind(dependants)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub async fn record_sync_error(
+        &self,
+        gateway_subscription_id: &str,
+        error: &str,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE subscriptions SET last_error = $2, updated_at = $3 WHERE gateway_subscription_id = $1")
             .bind(gateway_subscription_id)
             .bind(error)
@@ -210,15 +257,24 @@ impl Store {
         .await
     }
 
-    pub async fn all_subscription_ids(&self, customer: Option<CustomerId>) -> StoreResult<Vec<String>> {
+    pub async fn all_subscription_ids(
+        &self,
+        customer: Option<CustomerId>,
+    ) -> StoreResult<Vec<String>> {
         match customer {
             Some(c) => {
-                sqlx::query_scalar("SELECT gateway_subscription_id FROM subscriptions WHERE aura_customer_id = $1")
-                    .bind(c.get())
+                sqlx::query_scalar(
+                    "SELECT gateway_subscription_id FROM subscriptions WHERE aura_customer_id = $1",
+                )
+                .bind(c.get())
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query_scalar("SELECT gateway_subscription_id FROM subscriptions")
                     .fetch_all(&self.pool)
                     .await
             }
-            None => sqlx::query_scalar("SELECT gateway_subscription_id FROM subscriptions").fetch_all(&self.pool).await,
         }
     }
 }

@@ -1,0 +1,327 @@
+//! The sync job for one gateway subscription: fetch its current state from the gateway,
+//! decide, make the one AURA call needed, record the result.
+
+use chrono::Utc;
+use tracing::{info, instrument, warn};
+
+use super::{
+    SyncContext,
+    decide::{AuraView, Decision, GatewayView, decide},
+};
+use crate::{
+    aura::{AuraError, AuraSubscription, NewSubscription},
+    domain::{CustomerId, PlanKind},
+    gateway::{GatewayError, GatewaySubscription},
+    store::{AuraState, GatewayFacts, SubscriptionRow, from_ms, now_ms, to_ms},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Worth another attempt later: AURA or the gateway unreachable, or the event cannot be
+    /// tied to a customer yet.
+    #[error("{0}")]
+    Retryable(String),
+    /// Needs a person: configuration or data AURA refuses.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for SyncError {
+    fn from(e: sqlx::Error) -> Self {
+        SyncError::Retryable(format!("database: {e}"))
+    }
+}
+
+impl From<GatewayError> for SyncError {
+    fn from(e: GatewayError) -> Self {
+        match e {
+            GatewayError::Transient(_) => SyncError::Retryable(format!("gateway: {e}")),
+            _ => SyncError::Permanent(format!("gateway: {e}")),
+        }
+    }
+}
+
+impl From<AuraError> for SyncError {
+    fn from(e: AuraError) -> Self {
+        if e.is_retryable() {
+            SyncError::Retryable(format!("AURA: {e}"))
+        } else {
+            SyncError::Permanent(format!("AURA: {e}"))
+        }
+    }
+}
+
+/// Converges the AURA subscription of one gateway subscription. Safe to run any number of
+/// times: with AURA already matching it makes no call.
+#[instrument(skip_all, fields(subscription = %gateway_subscription_id))]
+pub async fn sync_subscription(
+    ctx: &SyncContext,
+    gateway_subscription_id: &str,
+) -> Result<Decision, SyncError> {
+    let started = now_ms();
+    let gs = ctx.gateway.subscription(gateway_subscription_id).await?;
+    let row = record_gateway_state(ctx, &gs).await?;
+
+    // One retry covers a subscription AURA lost on its side: it is forgotten, then created anew.
+    let mut decision = apply(ctx, &gs, &row).await;
+    if let Err(SyncError::Retryable(ref why)) = decision
+        && why == LOST_AT_AURA
+    {
+        let row = ctx
+            .store
+            .subscription(gateway_subscription_id)
+            .await?
+            .ok_or_else(|| SyncError::Retryable("row vanished".into()))?;
+        decision = apply(ctx, &gs, &row).await;
+    }
+    let decision = decision?;
+
+    ctx.store
+        .mark_events_processed(gateway_subscription_id, started)
+        .await?;
+    Ok(decision)
+}
+
+const LOST_AT_AURA: &str = "the AURA subscription no longer exists at AURA";
+
+async fn record_gateway_state(
+    ctx: &SyncContext,
+    gs: &GatewaySubscription,
+) -> Result<SubscriptionRow, SyncError> {
+    let known = ctx.store.subscription(&gs.id).await?;
+    let customer = gs
+        .aura_customer_id
+        .or(known.as_ref().map(|r| r.customer_id))
+        .ok_or_else(|| SyncError::Retryable("not yet tied to an AURA customer".into()))?;
+    let plan = plan_of(ctx, gs, known.as_ref());
+
+    ctx.store
+        .record_gateway_state(&GatewayFacts {
+            gateway_subscription_id: &gs.id,
+            customer_id: customer,
+            gateway_customer_id: Some(&gs.gateway_customer),
+            plan,
+            status: gs.status.as_str(),
+            paid_through: gs.paid_through.map(to_ms),
+            cancel_at_period_end: gs.cancel_at_period_end,
+        })
+        .await?;
+    Ok(ctx.store.subscription(&gs.id).await?.expect("just written"))
+}
+
+/// The plan is the one whose price the subscription bills; failing that, what was stored.
+fn plan_of(
+    ctx: &SyncContext,
+    gs: &GatewaySubscription,
+    known: Option<&SubscriptionRow>,
+) -> PlanKind {
+    gs.price_id
+        .as_deref()
+        .and_then(|price| ctx.plans.iter().find(|p| p.price_id == price))
+        .map(|p| p.kind)
+        .or(known.map(|r| r.plan))
+        .unwrap_or(PlanKind::Single)
+}
+
+async fn apply(
+    ctx: &SyncContext,
+    gs: &GatewaySubscription,
+    row: &SubscriptionRow,
+) -> Result<Decision, SyncError> {
+    let gateway = GatewayView {
+        status: gs.status.clone(),
+        paid_through: gs.paid_through,
+        cancellation_reason: gs.cancellation_reason.clone(),
+    };
+    let aura = AuraView {
+        state: row.aura_state,
+        subscription_id: row.aura_subscription_id,
+        valid_to: row.aura_valid_to.map(from_ms),
+        dependants: row.aura_dependants.clone(),
+    };
+    let dependants = desired_dependants(row);
+    let decision = decide(
+        &gateway,
+        &aura,
+        &dependants,
+        ctx.coverage_margin,
+        Utc::now(),
+    );
+    info!(status = gs.status.as_str(), decision = ?decision, "sync decided");
+
+    match &decision {
+        Decision::Nothing(_) => {}
+        Decision::Create {
+            valid_from,
+            valid_to,
+        } => create(ctx, row, *valid_from, *valid_to, &dependants).await?,
+        Decision::Update {
+            subscription_id,
+            valid_to,
+        } => update(ctx, row, *subscription_id, *valid_to, &dependants).await?,
+        Decision::Cancel {
+            subscription_id,
+            reason,
+        } => cancel(ctx, row, *subscription_id, reason).await?,
+    }
+    Ok(decision)
+}
+
+fn desired_dependants(row: &SubscriptionRow) -> Vec<i64> {
+    match row.plan {
+        PlanKind::Family => row.dependants.clone(),
+        PlanKind::Single => Vec::new(),
+    }
+}
+
+async fn create(
+    ctx: &SyncContext,
+    row: &SubscriptionRow,
+    valid_from: chrono::DateTime<Utc>,
+    valid_to: chrono::DateTime<Utc>,
+    dependants: &[i64],
+) -> Result<(), SyncError> {
+    let plan = ctx
+        .plans
+        .iter()
+        .find(|p| p.kind == row.plan)
+        .ok_or_else(|| SyncError::Permanent("plan not configured".into()))?;
+    let subscription_type = ctx.aura.subscription_type(&plan.aura_type).await?;
+    let request = NewSubscription {
+        customer_id: row.customer_id.get(),
+        subscription_type_id: subscription_type.id,
+        valid_from,
+        valid_to,
+        dependant_customer_ids: dependants.to_vec(),
+    };
+
+    match ctx.aura.create_subscription(&request).await {
+        Ok(created) => record_active(ctx, row, &created, dependants).await,
+        Err(AuraError::AlreadyExists {
+            existing: Some(existing),
+            ..
+        }) => adopt(ctx, row, existing, valid_to, dependants).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// AURA already holds a subscription for this customer: most often our own create whose
+/// response was lost to a timeout. It is taken as ours and brought up to date.
+async fn adopt(
+    ctx: &SyncContext,
+    row: &SubscriptionRow,
+    existing: AuraSubscription,
+    valid_to: chrono::DateTime<Utc>,
+    dependants: &[i64],
+) -> Result<(), SyncError> {
+    warn!(
+        aura_subscription = existing.id,
+        "AURA already had a subscription for the customer: adopted"
+    );
+    if existing.valid_to >= valid_to && existing.dependants == dependants {
+        return record_active(ctx, row, &existing, dependants).await;
+    }
+    let target = existing.valid_to.max(valid_to);
+    let deps = (row.plan == PlanKind::Family).then_some(dependants);
+    let updated = ctx
+        .aura
+        .update_subscription(existing.id, target, deps)
+        .await?;
+    record_active(
+        ctx,
+        row,
+        &AuraSubscription {
+            id: existing.id,
+            ..updated
+        },
+        dependants,
+    )
+    .await
+}
+
+async fn update(
+    ctx: &SyncContext,
+    row: &SubscriptionRow,
+    id: i64,
+    valid_to: chrono::DateTime<Utc>,
+    dependants: &[i64],
+) -> Result<(), SyncError> {
+    let deps = (row.plan == PlanKind::Family).then_some(dependants);
+    match ctx.aura.update_subscription(id, valid_to, deps).await {
+        Ok(updated) => {
+            record_active(
+                ctx,
+                row,
+                &AuraSubscription {
+                    id,
+                    valid_to: updated.valid_to.max(valid_to),
+                    ..updated
+                },
+                dependants,
+            )
+            .await
+        }
+        Err(AuraError::SubscriptionNotFound) => {
+            ctx.store
+                .record_aura_state(
+                    &row.gateway_subscription_id,
+                    None,
+                    None,
+                    AuraState::None,
+                    &[],
+                )
+                .await?;
+            Err(SyncError::Retryable(LOST_AT_AURA.into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn cancel(
+    ctx: &SyncContext,
+    row: &SubscriptionRow,
+    id: i64,
+    reason: &str,
+) -> Result<(), SyncError> {
+    match ctx.aura.cancel_subscription(id, reason).await {
+        Ok(()) | Err(AuraError::SubscriptionNotFound) => {
+            ctx.store
+                .record_aura_state(
+                    &row.gateway_subscription_id,
+                    Some(id),
+                    row.aura_valid_to,
+                    AuraState::Cancelled,
+                    &row.aura_dependants,
+                )
+                .await?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn record_active(
+    ctx: &SyncContext,
+    row: &SubscriptionRow,
+    sub: &AuraSubscription,
+    dependants: &[i64],
+) -> Result<(), SyncError> {
+    ctx.store
+        .record_aura_state(
+            &row.gateway_subscription_id,
+            Some(sub.id),
+            Some(to_ms(sub.valid_to)),
+            AuraState::Active,
+            dependants,
+        )
+        .await?;
+    Ok(())
+}
+
+/// For callers that only hold a customer id: the subscriptions to resync.
+pub async fn subscriptions_of(
+    ctx: &SyncContext,
+    customer: Option<CustomerId>,
+) -> Result<Vec<String>, SyncError> {
+    Ok(ctx.store.all_subscription_ids(customer).await?)
+}

@@ -1,0 +1,121 @@
+//! `POST /webhooks/stripe`. The order is the point: verify on the raw bytes, read only the
+//! few fields needed, store the event and enqueue its subscription's sync in one transaction,
+//! and answer 2xx only after the commit. Processing happens later, in the worker.
+
+use std::time::Duration;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
+use serde_json::{Value, json};
+use tracing::{error, info, instrument, warn};
+
+use super::{
+    event::{EventError, summarise},
+    signature::verify,
+};
+use crate::{app::AppState, config::GatewayConfig, store::NewEvent};
+
+/// Stripe's own tolerance for the signed timestamp.
+pub const TOLERANCE: Duration = Duration::from_secs(300);
+
+type Reply = (StatusCode, Json<Value>);
+
+fn reply(status: StatusCode, body: Value) -> Reply {
+    (status, Json(body))
+}
+
+#[instrument(skip_all, fields(event = tracing::field::Empty, event_type = tracing::field::Empty))]
+pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Reply {
+    let GatewayConfig::Stripe(stripe) = &state.config.gateway else {
+        return reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": "Stripe is not the configured gateway"}),
+        );
+    };
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if let Err(e) = verify(
+        header,
+        &body,
+        &stripe.webhook_secrets,
+        TOLERANCE,
+        chrono::Utc::now().timestamp(),
+    ) {
+        warn!(reason = %e, "webhook refused: signature");
+        return reply(
+            StatusCode::BAD_REQUEST,
+            json!({"error": format!("signature verification failed: {e}")}),
+        );
+    }
+
+    let event = match summarise(&body) {
+        Ok(event) => event,
+        Err(EventError::Malformed(why)) => {
+            warn!(reason = %why, "webhook refused: not an event");
+            return reply(
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("not a Stripe event: {why}")}),
+            );
+        }
+        Err(EventError::Unreadable(why)) => {
+            // A type we handle whose payload we cannot read: a 5xx makes Stripe retry after a fix.
+            error!(reason = %why, alert = true, "webhook of a handled type could not be read");
+            return reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "event could not be read; it will be retried"}),
+            );
+        }
+    };
+    let span = tracing::Span::current();
+    span.record("event", event.id.as_str());
+    span.record("event_type", event.event_type.as_str());
+
+    let live_key = stripe.secret_key.expose().starts_with("sk_live")
+        || stripe.secret_key.expose().starts_with("rk_live");
+    let outcome = if event.livemode != live_key {
+        warn!(
+            livemode = event.livemode,
+            "event from the other mode than the configured key: ignored"
+        );
+        Some("ignored")
+    } else if !event.handled || event.subscription_id.is_none() {
+        info!("event recorded without effect");
+        Some("ignored")
+    } else {
+        None
+    };
+
+    let payload = String::from_utf8_lossy(&body);
+    let new = NewEvent {
+        id: &event.id,
+        gateway: "stripe",
+        event_type: &event.event_type,
+        subscription_id: event.subscription_id.as_deref(),
+        payload: &payload,
+        outcome,
+    };
+    match state.store.record_event(&new).await {
+        Ok(fresh) => {
+            if fresh && outcome.is_none() {
+                state.wake.notify_waiters();
+            }
+            reply(
+                StatusCode::OK,
+                json!({"received": true, "duplicate": !fresh}),
+            )
+        }
+        Err(e) => {
+            error!(error = %e, "webhook could not be stored");
+            reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "not stored; please retry"}),
+            )
+        }
+    }
+}
