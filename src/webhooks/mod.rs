@@ -1,1 +1,4 @@
 //! Gateway webhook intake (being written).
+
+pub mod event;
+pub mod signature;
