@@ -7,7 +7,7 @@
 //! other; reading it ourselves keeps both working and lets a missing period be an error
 //! rather than a default.
 
-use std::{collections::HashMap, fmt, time::Duration};
+use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -31,21 +31,26 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_API_BASE: &str = "https://api.stripe.com/";
 
+/// Cheap to clone: the clients and settings sit behind one `Arc`.
 #[derive(Clone)]
 pub struct StripeGateway {
+    inner: Arc<Inner>,
+    timeout: Duration,
+}
+
+struct Inner {
     client: stripe::Client,
     http: reqwest::Client,
     /// Always ends in `/`: both clients append `v1/...` to it.
     api_base: Url,
     secret_key: Secret,
-    timeout: Duration,
 }
 
 /// Shows where the gateway points and nothing else; the key never prints.
 impl fmt::Debug for StripeGateway {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StripeGateway")
-            .field("api_base", &self.api_base.as_str())
+            .field("api_base", &self.inner.api_base.as_str())
             .finish_non_exhaustive()
     }
 }
@@ -75,11 +80,14 @@ impl StripeGateway {
             .build()
             .map_err(|e| anyhow::anyhow!("cannot build the HTTP client for Stripe: {e}"))?;
 
-        Ok(Self {
+        let inner = Inner {
             client,
             http,
             api_base,
             secret_key: config.secret_key.clone(),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
             timeout: REQUEST_TIMEOUT,
         })
     }
@@ -124,7 +132,7 @@ impl StripeGateway {
             .customize()
             .request_strategy(RequestStrategy::Idempotent(key))
             .timeout(self.timeout)
-            .send(&self.client)
+            .send(&self.inner.client)
             .await
             .map_err(|e| map_client_error("create checkout session", e))?;
 
@@ -146,7 +154,7 @@ impl StripeGateway {
         let session = RetrieveCheckoutSession::new(session_id)
             .customize()
             .timeout(self.timeout)
-            .send(&self.client)
+            .send(&self.inner.client)
             .await
             .map_err(|e| map_client_error("retrieve checkout session", e))?;
 
@@ -188,13 +196,15 @@ impl StripeGateway {
     /// so both paths see the same shapes. Errors follow the same mapping as the typed client.
     async fn get_json(&self, path: &str) -> Result<Value, GatewayError> {
         let url = self
+            .inner
             .api_base
             .join(path)
             .map_err(|e| GatewayError::Rejected(format!("bad Stripe URL: {e}")))?;
         let response = self
+            .inner
             .http
             .get(url)
-            .bearer_auth(self.secret_key.expose())
+            .bearer_auth(self.inner.secret_key.expose())
             .header("Stripe-Version", stripe_shared::version::VERSION.as_str())
             .timeout(self.timeout)
             .send()
@@ -549,7 +559,10 @@ mod tests {
             webhook_secrets: vec![],
         };
         let gateway = StripeGateway::new(&config).unwrap();
-        assert_eq!(gateway.api_base.as_str(), "http://127.0.0.1:9/stripe/");
+        assert_eq!(
+            gateway.inner.api_base.as_str(),
+            "http://127.0.0.1:9/stripe/"
+        );
         assert!(!format!("{gateway:?}").contains("sk_test_x"));
     }
 }
