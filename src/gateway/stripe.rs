@@ -421,7 +421,9 @@ mod tests {
         let item = &mut sub["items"]["data"][0];
         match item_period_end {
             Some(t) => item["current_period_end"] = json!(t),
-            None => drop(item.as_object_mut().unwrap().remove("current_period_end")),
+            None => {
+                item.as_object_mut().unwrap().remove("current_period_end");
+            }
         }
         if let Some(t) = own_period_end {
             sub["current_period_end"] = json!(t);

@@ -276,7 +276,8 @@ impl StripeStub {
 
     fn set_fault(&self, n: usize, status: u16, body: Option<String>, stall: Duration) {
         let status = StatusCode::from_u16(status).expect("valid status");
-        self.state().fault = Some(Fault {
+        // Zero failures means none: no fault is left armed with nothing to count down.
+        self.state().fault = (n > 0).then_some(Fault {
             remaining: n,
             status,
             body,
@@ -415,6 +416,12 @@ async fn intake(
         tokio::time::sleep(fault.stall).await;
         return Err(match fault.body {
             Some(body) => (fault.status, body).into_response(),
+            None if fault.status == StatusCode::TOO_MANY_REQUESTS => stripe_error(
+                fault.status,
+                "invalid_request_error",
+                Some("rate_limit"),
+                "Too many requests hit the API too quickly.",
+            ),
             None => stripe_error(
                 fault.status,
                 "api_error",
