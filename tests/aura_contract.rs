@@ -347,9 +347,9 @@ fn the_fixture_covers_the_three_folders_and_every_error_shape() {
     let error_keys: BTreeSet<String> = all
         .iter()
         .filter(|e| e.status >= 400)
-        .filter_map(|e| match &e.shape {
-            Shape::Json { keys, .. } => Some(keys.iter().cloned().collect::<Vec<_>>().join("+")),
-            Shape::Text { .. } => Some("text".into()),
+        .map(|e| match &e.shape {
+            Shape::Json { keys, .. } => keys.iter().cloned().collect::<Vec<_>>().join("+"),
+            Shape::Text { .. } => "text".into(),
         })
         .collect();
     for shape in ["errors", "error", "message+subscription", "text"] {
