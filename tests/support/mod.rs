@@ -7,8 +7,8 @@ use std::{collections::HashMap, net::TcpStream, time::Duration};
 use aura_signup::{app, config::Config, store::Store, sync::WorkerOptions};
 use tokio::net::TcpListener;
 
-/// Where the tests' Postgres is: `TEST_DATABASE_URL`, else a server on 127.0.0.1:5432.
-/// Without one the tests fail loudly; they never skip.
+/// Where the tests' Postgres is: `TEST_DATABASE_URL`, else a server on 127.0.0.1:5432, else a
+/// container when a Docker engine answers. Without any the tests fail loudly; they never skip.
 pub fn postgres_admin_url() -> String {
     if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
         return url;
@@ -18,10 +18,40 @@ pub fn postgres_admin_url() -> String {
     {
         return "postgres://postgres@127.0.0.1:5432/postgres".into();
     }
+    if let Some(url) = container_postgres() {
+        return url;
+    }
     panic!(
-        "no Postgres for the tests: set TEST_DATABASE_URL=postgres://user@host:port/db, or start one on \
-         127.0.0.1:5432 (pg_ctlcluster --skip-systemctl-redirect <version> main start)"
+        "no Postgres for the tests: set TEST_DATABASE_URL=postgres://user@host:port/db, start one on 127.0.0.1:5432 \
+         (pg_ctlcluster --skip-systemctl-redirect <version> main start), or run a Docker engine"
     );
+}
+
+type SharedContainer = (
+    testcontainers_modules::testcontainers::Container<testcontainers_modules::postgres::Postgres>,
+    String,
+);
+
+/// A Postgres container shared by this test binary's tests, when `docker info` succeeds.
+fn container_postgres() -> Option<String> {
+    use testcontainers_modules::{postgres::Postgres, testcontainers::runners::SyncRunner};
+    static CONTAINER: std::sync::OnceLock<Option<SharedContainer>> = std::sync::OnceLock::new();
+
+    let started = CONTAINER.get_or_init(|| {
+        let docker = std::process::Command::new("docker").arg("info").output();
+        if !docker.is_ok_and(|o| o.status.success()) {
+            return None;
+        }
+        let container = Postgres::default()
+            .start()
+            .expect("start a Postgres container");
+        let port = container.get_host_port_ipv4(5432).expect("container port");
+        Some((
+            container,
+            format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"),
+        ))
+    });
+    started.as_ref().map(|(_, url)| url.clone())
 }
 
 /// A new, empty Postgres database for one test.
