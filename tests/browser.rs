@@ -250,6 +250,36 @@ async fn expect_clean_page(browser: &Browser, url: &Url) -> anyhow::Result<()> {
         errors.is_empty(),
         "{url}: the console shows errors: {errors:#?}"
     );
+    expect_accessible_basics(browser, url).await
+}
+
+/// What every page of ours keeps to, for people using a screen reader or a keyboard, as
+/// problems found (none when the page is right).
+const ACCESSIBILITY_PROBLEMS: &str = r#"
+const problems = [];
+if (!document.documentElement.lang) problems.push('no lang on <html>');
+if (!document.title.trim()) problems.push('no <title>');
+const h1s = document.querySelectorAll('h1').length;
+if (h1s !== 1) problems.push(`${h1s} <h1> elements, not one`);
+for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+  if (el.labels.length === 0 && !el.getAttribute('aria-label')) problems.push(`#${el.id || el.name} has no label`);
+}
+for (const el of document.querySelectorAll('a, button')) {
+  if (!el.textContent.trim() && !el.getAttribute('aria-label')) problems.push(`${el.outerHTML} has no text`);
+}
+for (const el of document.querySelectorAll('[tabindex]')) {
+  if (el.tabIndex > 0) problems.push(`${el.outerHTML} jumps the focus order`);
+}
+const focusable = [...document.querySelectorAll('a[href], button, input:not([type=hidden])')];
+const tops = focusable.map(el => el.getBoundingClientRect().top);
+if (tops.some((t, i) => i > 0 && t < tops[i - 1] - 1)) problems.push('focus order does not follow the page from top to bottom');
+return problems;
+"#;
+
+async fn expect_accessible_basics(browser: &Browser, url: &Url) -> anyhow::Result<()> {
+    let problems = browser.execute(ACCESSIBILITY_PROBLEMS).await?;
+    let problems = problems.as_array().cloned().unwrap_or_default();
+    ensure!(problems.is_empty(), "{url}: {problems:#?}");
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 use std::{
     fs::File,
     net::TcpListener,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
@@ -20,7 +21,8 @@ pub const HEIGHT: u32 = 740;
 /// How long chromedriver gets to start answering.
 const DRIVER_START: Duration = Duration::from_secs(20);
 
-/// A running chromedriver; dropping it kills the process.
+/// A running chromedriver in a process group of its own, which the browsers it starts join;
+/// dropping it kills that group, so a test that panics leaves no browser behind.
 pub struct ChromeDriver {
     child: Child,
     pub url: String,
@@ -28,7 +30,14 @@ pub struct ChromeDriver {
 
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let killed = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        if !killed.is_ok_and(|s| s.success()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
@@ -77,6 +86,7 @@ impl ChromeDriver {
             let child = Command::new(&binary)
                 .arg(format!("--port={port}"))
                 .arg(format!("--log-path={}", log.display()))
+                .process_group(0)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(File::create(log.with_extension("stderr"))?)
