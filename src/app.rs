@@ -219,7 +219,11 @@ fn aura_client(
         url,
         client_id,
         secret,
-        AuraClientOptions::default(),
+        AuraClientOptions {
+            timeout: config.aura_timeout,
+            connect_timeout: config.aura_connect_timeout,
+            ..AuraClientOptions::default()
+        },
         Some(call_recorder(store.clone())),
     ))
 }

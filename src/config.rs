@@ -174,7 +174,12 @@ pub struct Config {
     pub aura: AuraTarget,
     pub coverage_margin: Duration,
     pub sync_max_attempts: u32,
+    /// How long a worker holds a claimed job before another process may take it over.
+    pub sync_lease: Duration,
     pub sweep_interval: Duration,
+    /// Per-request limit of every AURA call, and of opening its connection.
+    pub aura_timeout: Duration,
+    pub aura_connect_timeout: Duration,
 }
 
 /// Development defaults that let `cargo run` work offline with nothing configured.
@@ -243,6 +248,11 @@ impl Config {
         let gateway = read_gateway(&env, prod)?;
         let plans = read_plans(&env, &gateway)?;
 
+        let sync_lease = env.duration_or("SYNC_LEASE", "90s")?;
+        if sync_lease < Duration::from_secs(1) {
+            return Err(bad("SYNC_LEASE", "must be at least 1s"));
+        }
+
         Ok(Config {
             app_env,
             database_url,
@@ -260,7 +270,10 @@ impl Config {
                 "12",
                 "a whole number of attempts",
             )?,
+            sync_lease,
             sweep_interval: env.duration_or("SWEEP_INTERVAL", "10m")?,
+            aura_timeout: env.duration_or("AURA_TIMEOUT", "10s")?,
+            aura_connect_timeout: env.duration_or("AURA_CONNECT_TIMEOUT", "2s")?,
         })
     }
 

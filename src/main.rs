@@ -104,7 +104,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
         .map_err(|e| anyhow::anyhow!("BIND_ADDR {}: {e}", config.bind_addr))?;
-    let running = app::start(config, listener, WorkerOptions::default()).await?;
+    let worker = worker_options(&config);
+    let running = app::start(config, listener, worker).await?;
     if let Some(sim) = &running.sim {
         tracing::info!(
             "demo: open {} to click through a sign-up (sandbox gateway, simulated AURA)",
@@ -114,6 +115,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     running.run_until_signal().await;
     Ok(())
+}
+
+/// The lease comes from `SYNC_LEASE`; a job is abandoned well before its lease runs out
+/// (two thirds of it, at most the default), so no two processes ever run the same job.
+fn worker_options(config: &Config) -> WorkerOptions {
+    let defaults = WorkerOptions::default();
+    WorkerOptions {
+        lease: config.sync_lease,
+        job_timeout: defaults.job_timeout.min(config.sync_lease * 2 / 3),
+        ..defaults
+    }
 }
 
 fn sim_config(config: &Config) -> anyhow::Result<SimConfig> {

@@ -96,6 +96,38 @@ pub struct GatewayFacts<'a> {
     pub cancel_at_period_end: bool,
 }
 
+/// Records which gateway customer pays for an AURA customer. One gateway customer can pay
+/// for several AURA customers over time (a parent paying for a child, a card reused after a
+/// move): the link follows the latest payment, and another customer's older link is let go
+/// rather than refused, so a subscription's sync is never blocked by this bookkeeping.
+async fn link_gateway_customer(
+    tx: &mut Transaction<'_, Any>,
+    customer: i64,
+    gateway_customer: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE customers SET gateway_customer_id = NULL, updated_at = $3 \
+         WHERE gateway_customer_id = $2 AND aura_customer_id <> $1",
+    )
+    .bind(customer)
+    .bind(gateway_customer)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO customers (aura_customer_id, gateway_customer_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $3) ON CONFLICT (aura_customer_id) DO UPDATE SET \
+         gateway_customer_id = EXCLUDED.gateway_customer_id, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(customer)
+    .bind(gateway_customer)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Creates or refreshes the link between a gateway subscription and its AURA customer, in
     /// the caller's transaction. What is known of AURA is left alone.
@@ -126,16 +158,7 @@ impl Store {
         .await?;
 
         if let Some(gateway_customer) = facts.gateway_customer_id {
-            sqlx::query(
-                "INSERT INTO customers (aura_customer_id, gateway_customer_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $3) ON CONFLICT (aura_customer_id) DO UPDATE SET \
-                 gateway_customer_id = EXCLUDED.gateway_customer_id, updated_at = EXCLUDED.updated_at",
-            )
-            .bind(facts.customer_id.get())
-            .bind(gateway_customer)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+            link_gateway_customer(tx, facts.customer_id.get(), gateway_customer, now).await?;
         }
         Ok(())
     }

@@ -144,6 +144,11 @@ pub struct TestApp {
 
 /// Starts the whole service on port 0 against `db`, with `pairs` added to the environment.
 pub async fn spawn_app(db: TestDb, pairs: &[(&str, &str)]) -> TestApp {
+    spawn_app_with(db, pairs, fast_worker()).await
+}
+
+/// [`spawn_app`] with the worker's timings chosen by the test.
+pub async fn spawn_app_with(db: TestDb, pairs: &[(&str, &str)], worker: WorkerOptions) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut all = vec![
@@ -152,7 +157,7 @@ pub async fn spawn_app(db: TestDb, pairs: &[(&str, &str)]) -> TestApp {
     ];
     all.extend_from_slice(pairs);
     let config = config_with(&all);
-    let running = app::start(config, listener, fast_worker())
+    let running = app::start(config, listener, worker)
         .await
         .expect("app starts");
     let http = reqwest::Client::builder()
