@@ -144,7 +144,7 @@ impl Running {
             self.tasks.abort_all();
         }
         if let Some(sim) = self.sim.take() {
-            sim.shutdown();
+            sim.shutdown().await;
         }
         self.state.store.close().await;
     }

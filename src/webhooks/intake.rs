@@ -65,10 +65,14 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 json!({"error": format!("not a Stripe event: {why}")}),
             );
         }
-        Err(EventError::Unreadable(why)) => {
+        Err(EventError::Unreadable {
+            event_id,
+            event_type,
+            reason,
+        }) => {
             // A type we handle whose payload we cannot read: a 5xx makes Stripe retry after a fix.
-            error!(reason = %why, alert = true, "webhook of a handled type could not be read");
-            crate::metrics::webhook_event("unknown", "unreadable");
+            error!(event = %event_id, event_type = %event_type, reason = %reason, alert = true, "webhook of a handled type could not be read");
+            crate::metrics::webhook_event(&event_type, "unreadable");
             return reply(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"error": "event could not be read; it will be retried"}),

@@ -1,0 +1,272 @@
+//! The white-label app's side of the sign-up flow: a list of customers, the "Open sign-up"
+//! redirect carrying a customer JWT, and the page the sign-up handler sends the customer
+//! back to. Plain server-rendered HTML so browser tests need no JavaScript.
+
+use askama::Template;
+use axum::{
+    Form, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode, header::HOST},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use chrono::{Duration, SecondsFormat, Utc};
+use jsonwebtoken::{EncodingKey, Header};
+use serde::Deserialize;
+use serde_json::json;
+use url::Url;
+
+use super::{SimSubscription, Simulator, lock, seed};
+
+/// How long the app's sign-up token stays valid.
+const SIGNUP_TOKEN_TTL: Duration = Duration::minutes(15);
+
+pub(crate) fn routes() -> Router<Simulator> {
+    Router::new()
+        .route("/", get(home))
+        .route("/app/customers", post(create_customer))
+        .route("/app/signup/{customer_id}", get(open_signup))
+        .route("/v2/process", get(process))
+}
+
+struct CustomerRow {
+    id: i64,
+    name: String,
+    mobile: String,
+    cover: String,
+}
+
+#[derive(Template)]
+#[template(path = "sim_home.html")]
+struct HomePage {
+    customers: Vec<CustomerRow>,
+    signup_configured: bool,
+}
+
+struct CoverView {
+    type_value: String,
+    valid_to: String,
+    dependants: String,
+}
+
+#[derive(Template)]
+#[template(path = "sim_process.html")]
+struct ProcessPage {
+    customer_id: i64,
+    success: bool,
+    cover: Option<CoverView>,
+}
+
+#[derive(Template)]
+#[template(path = "sim_message.html")]
+struct MessagePage {
+    title: String,
+    message: String,
+}
+
+fn render(page: impl Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("template failed: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+fn message(status: StatusCode, title: &str, text: String) -> Response {
+    (
+        status,
+        render(MessagePage {
+            title: title.into(),
+            message: text,
+        }),
+    )
+        .into_response()
+}
+
+async fn home(State(sim): State<Simulator>) -> Response {
+    let rows = {
+        let state = lock(&sim.shared.state);
+        state
+            .customers
+            .values()
+            .filter(|c| !c.deleted)
+            .map(|c| {
+                (
+                    c.id,
+                    format!("{} {}", c.field("name"), c.field("surname")),
+                    c.field("mobile").to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let customers = rows
+        .into_iter()
+        .map(|(id, name, mobile)| CustomerRow {
+            id,
+            name: name.trim().into(),
+            mobile,
+            cover: describe(sim.current_cover(id)),
+        })
+        .collect();
+    render(HomePage {
+        customers,
+        signup_configured: sim.shared.cfg.signup_base_url.is_some(),
+    })
+}
+
+#[derive(Deserialize)]
+struct NewCustomerForm {
+    name: String,
+    #[serde(default)]
+    surname: String,
+}
+
+async fn create_customer(
+    State(sim): State<Simulator>,
+    Form(form): Form<NewCustomerForm>,
+) -> Response {
+    let name = form.name.trim();
+    if name.is_empty() {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Name required",
+            "Give the customer a name.".into(),
+        );
+    }
+    seed::add_named_customer(&mut lock(&sim.shared.state), name, form.surname.trim());
+    Redirect::to("/").into_response()
+}
+
+/// Sends the customer to the sign-up handler the way AURA's app does: with a short-lived
+/// JWT naming them and the URL to come back to.
+async fn open_signup(
+    State(sim): State<Simulator>,
+    Path(customer_id): Path<i64>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(signup_base) = sim.shared.cfg.signup_base_url.clone() else {
+        return message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No sign-up handler",
+            "The simulator was started without a sign-up URL.".into(),
+        );
+    };
+    if lock(&sim.shared.state).live_customer(customer_id).is_none() {
+        return message(
+            StatusCode::NOT_FOUND,
+            "Unknown customer",
+            format!("No customer {customer_id}."),
+        );
+    }
+
+    let token = match mint_signup_token(&sim.shared.cfg.jwt_secret, customer_id) {
+        Ok(token) => token,
+        Err(e) => {
+            return message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Token failed",
+                e.to_string(),
+            );
+        }
+    };
+    let back = sim
+        .public_base(&headers)
+        .join(&format!("v2/process?customerId={customer_id}"));
+    let target = with_trailing_slash(signup_base).join("signup");
+    match (back, target) {
+        (Ok(back), Ok(mut target)) => {
+            target
+                .query_pairs_mut()
+                .append_pair("token", &token)
+                .append_pair("redirectUrl", back.as_str());
+            Redirect::to(target.as_str()).into_response()
+        }
+        _ => message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Bad URL",
+            "The sign-up URL could not be built.".into(),
+        ),
+    }
+}
+
+fn mint_signup_token(secret: &str, customer_id: i64) -> jsonwebtoken::errors::Result<String> {
+    let claims =
+        json!({ "customerId": customer_id, "exp": (Utc::now() + SIGNUP_TOKEN_TTL).timestamp() });
+    jsonwebtoken::encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+}
+
+fn with_trailing_slash(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProcessQuery {
+    customer_id: i64,
+    success: Option<String>,
+}
+
+/// Where the sign-up handler returns the customer: the outcome, and what AURA now holds.
+async fn process(State(sim): State<Simulator>, Query(q): Query<ProcessQuery>) -> Response {
+    let success = q.success.as_deref() == Some("true");
+    let cover = sim.current_cover(q.customer_id).map(|s| CoverView {
+        type_value: s.type_value,
+        valid_to: s.valid_to.to_rfc3339_opts(SecondsFormat::Millis, true),
+        dependants: if s.dependants.is_empty() {
+            "none".into()
+        } else {
+            s.dependants
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    });
+    render(ProcessPage {
+        customer_id: q.customer_id,
+        success,
+        cover,
+    })
+}
+
+fn describe(cover: Option<SimSubscription>) -> String {
+    match cover {
+        Some(s) => format!("{} until {}", s.type_value, s.valid_to.format("%Y-%m-%d")),
+        None => "no active subscription".into(),
+    }
+}
+
+impl Simulator {
+    /// The open, unexpired subscription covering a customer, the newest if several.
+    fn current_cover(&self, customer_id: i64) -> Option<SimSubscription> {
+        let now = Utc::now();
+        self.subscriptions_of(customer_id)
+            .into_iter()
+            .filter(|s| !s.cancelled && s.valid_to > now)
+            .max_by_key(|s| s.id)
+    }
+
+    /// The simulator's own base URL: known once spawned, else taken from the Host header.
+    fn public_base(&self, headers: &HeaderMap) -> Url {
+        if let Some(url) = lock(&self.shared.base_url).clone() {
+            return url;
+        }
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        Url::parse(&format!("http://{host}/"))
+            .unwrap_or_else(|_| Url::parse("http://localhost/").expect("valid"))
+    }
+}
