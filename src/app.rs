@@ -232,7 +232,12 @@ fn aura_client(
 /// Writes every AURA call to the audit trail, off the caller's path.
 fn call_recorder(store: Store) -> CallRecorder {
     Arc::new(move |call: AuraCallRecord| {
-        crate::metrics::aura_call(call.method, call.path, call.status, call.duration.as_secs_f64());
+        crate::metrics::aura_call(
+            call.method,
+            call.path,
+            call.status,
+            call.duration.as_secs_f64(),
+        );
         let store = store.clone();
         let row = AuraCallRow {
             at: crate::store::now_ms(),

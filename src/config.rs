@@ -572,7 +572,10 @@ fn read_admin(env: &Env, prod: bool) -> Result<AdminConfig, ConfigError> {
     };
     let session_key = match env.get("ADMIN_SESSION_KEY") {
         Some(key) if key.len() < 32 => {
-            return Err(bad("ADMIN_SESSION_KEY", "too short (32 characters at least)"));
+            return Err(bad(
+                "ADMIN_SESSION_KEY",
+                "too short (32 characters at least)",
+            ));
         }
         Some(key) => Secret::new(key),
         None if prod && !users.is_empty() => {
@@ -593,7 +596,9 @@ fn read_admin(env: &Env, prod: bool) -> Result<AdminConfig, ConfigError> {
         session_key,
         session_ttl: env.duration_or("ADMIN_SESSION_TTL", "8h")?,
         api_tokens,
-        client_ip_header: env.get("ADMIN_CLIENT_IP_HEADER").map(|h| h.to_ascii_lowercase()),
+        client_ip_header: env
+            .get("ADMIN_CLIENT_IP_HEADER")
+            .map(|h| h.to_ascii_lowercase()),
         metrics_token: env.get("METRICS_TOKEN").map(Secret::new),
     })
 }
@@ -620,7 +625,9 @@ fn parse_admin_users(raw: &str) -> Result<Vec<OperatorLogin>, String> {
             return Err("expected name:argon2-hash pairs, comma-separated".into());
         };
         if argon2::PasswordHash::new(hash).is_err() {
-            return Err(format!("the hash of {name:?} is not an argon2 PHC string (make one with `aura-signup hash-password`)"));
+            return Err(format!(
+                "the hash of {name:?} is not an argon2 PHC string (make one with `aura-signup hash-password`)"
+            ));
         }
         if users.iter().any(|u| u.name == name) {
             return Err(format!("{name:?} is listed twice"));
@@ -650,7 +657,9 @@ fn parse_api_tokens(raw: &str, prod: bool) -> Result<Vec<ApiToken>, String> {
             return Err("expected name:token pairs, comma-separated".into());
         }
         if prod && token.len() < 32 {
-            return Err(format!("{name:?}: token too short for production (32 characters at least)"));
+            return Err(format!(
+                "{name:?}: token too short for production (32 characters at least)"
+            ));
         }
         if tokens.iter().any(|t| t.name == name) {
             return Err(format!("{name:?} is listed twice"));
@@ -667,7 +676,8 @@ fn parse_api_tokens(raw: &str, prod: bool) -> Result<Vec<ApiToken>, String> {
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 fn parse_base_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {

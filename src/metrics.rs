@@ -53,14 +53,16 @@ pub async fn track(request: Request, next: Next) -> Response {
     let status = response.status().as_u16().to_string();
     counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
-    histogram!("http_request_duration_seconds", "route" => route).record(started.elapsed().as_secs_f64());
+    histogram!("http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
     response
 }
 
 /// A webhook event at intake: its type and what became of it (accepted, duplicate, ignored,
 /// refused, unreadable, not_stored).
 pub fn webhook_event(event_type: &str, outcome: &'static str) {
-    counter!("webhook_events_total", "type" => event_type.to_owned(), "outcome" => outcome).increment(1);
+    counter!("webhook_events_total", "type" => event_type.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 /// A finished sync attempt: done, retry or dead.
@@ -94,7 +96,10 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
         tracing::warn!(error = %e, "metrics: the store did not answer; gauges are stale");
     }
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
         install().render(),
     )
         .into_response()

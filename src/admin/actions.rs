@@ -99,10 +99,17 @@ pub async fn perform(
         detail: detail.as_deref(),
     };
     if !state.store.act(&record, &change).await? {
-        return Err(ActionError::Conflict("the subscription changed meanwhile; nothing was done".into()));
+        return Err(ActionError::Conflict(
+            "the subscription changed meanwhile; nothing was done".into(),
+        ));
     }
     state.wake.notify_waiters();
-    info!(actor, action = action.name(), subscription, "operator action taken");
+    info!(
+        actor,
+        action = action.name(),
+        subscription,
+        "operator action taken"
+    );
     Ok(Done {
         customer_id: row.customer_id.get(),
         message,
@@ -122,19 +129,34 @@ async fn prepare(
         Action::Retry => {
             let job = state.store.job_for(SYNC_SUBSCRIPTION, id).await?;
             if !job.is_some_and(|j| j.dead) {
-                return Err(ActionError::Conflict("there is no failed sync to retry".into()));
+                return Err(ActionError::Conflict(
+                    "there is no failed sync to retry".into(),
+                ));
             }
-            Ok((Change::ReviveSync, None, "The sync will run again now.".into()))
+            Ok((
+                Change::ReviveSync,
+                None,
+                "The sync will run again now.".into(),
+            ))
         }
-        Action::Resync => Ok((Change::Resync, None, "A sync from the gateway is queued.".into())),
+        Action::Resync => Ok((
+            Change::Resync,
+            None,
+            "A sync from the gateway is queued.".into(),
+        )),
         Action::SetDependants(ids) => {
             if row.plan != PlanKind::Family {
-                return Err(ActionError::Conflict("only a family plan has dependants".into()));
+                return Err(ActionError::Conflict(
+                    "only a family plan has dependants".into(),
+                ));
             }
             let allowance = state.config.plan(PlanKind::Family).dependants;
             let ids = check_dependants(ids, allowance, row.customer_id)?;
             let detail = serde_json::to_string(&ids).expect("ids serialise");
-            let message = format!("{} dependant(s) set; the sync sends them to AURA.", ids.len());
+            let message = format!(
+                "{} dependant(s) set; the sync sends them to AURA.",
+                ids.len()
+            );
             Ok((Change::SetDependants(ids), Some(detail), message))
         }
         Action::EndCoverage { reason } => end_coverage(state, row, reason).await,
@@ -157,10 +179,14 @@ pub fn check_dependants(
     let mut seen = Vec::with_capacity(ids.len());
     for &id in ids {
         if CustomerId::new(id).is_none() {
-            return Err(ActionError::Invalid(format!("{id} is not an AURA customer id")));
+            return Err(ActionError::Invalid(format!(
+                "{id} is not an AURA customer id"
+            )));
         }
         if id == holder.get() {
-            return Err(ActionError::Invalid("the plan holder cannot be their own dependant".into()));
+            return Err(ActionError::Invalid(
+                "the plan holder cannot be their own dependant".into(),
+            ));
         }
         if seen.contains(&id) {
             return Err(ActionError::Invalid(format!("{id} is listed twice")));
@@ -184,7 +210,9 @@ async fn end_coverage(
     let (crate::store::AuraState::Active, Some(aura_id)) =
         (row.aura_state, row.aura_subscription_id)
     else {
-        return Err(ActionError::Conflict("AURA holds no active subscription for it".into()));
+        return Err(ActionError::Conflict(
+            "AURA holds no active subscription for it".into(),
+        ));
     };
     match state.aura.cancel_subscription(aura_id, reason).await {
         Ok(()) | Err(crate::aura::AuraError::SubscriptionNotFound) => {}
@@ -207,14 +235,20 @@ async fn sandbox(
     clock: ClockAction,
 ) -> Result<(Change, Option<String>, String), ActionError> {
     let Gateway::Sandbox(sandbox) = &state.gateway else {
-        return Err(ActionError::Conflict("the sandbox gateway is not in use".into()));
+        return Err(ActionError::Conflict(
+            "the sandbox gateway is not in use".into(),
+        ));
     };
     let status = sandbox
         .clock(&row.gateway_subscription_id, clock)
         .await?
         .ok_or_else(|| ActionError::NotFound("the sandbox gateway does not know it".into()))?;
     let message = format!("The sandbox gateway now says {status}; its event is on the way.");
-    Ok((Change::RecordOnly, Some(format!("gateway now {status}")), message))
+    Ok((
+        Change::RecordOnly,
+        Some(format!("gateway now {status}")),
+        message,
+    ))
 }
 
 /// Coverage follows payment: ending it while the gateway still bills does not last.
@@ -239,15 +273,24 @@ mod tests {
 
     #[test]
     fn dependants_within_the_allowance_are_kept_in_order() {
-        assert_eq!(check_dependants(&[3, 1, 2], 4, holder()).unwrap(), vec![3, 1, 2]);
-        assert_eq!(check_dependants(&[], 4, holder()).unwrap(), Vec::<i64>::new());
+        assert_eq!(
+            check_dependants(&[3, 1, 2], 4, holder()).unwrap(),
+            vec![3, 1, 2]
+        );
+        assert_eq!(
+            check_dependants(&[], 4, holder()).unwrap(),
+            Vec::<i64>::new()
+        );
     }
 
     #[test]
     fn dependants_over_the_allowance_or_malformed_are_refused() {
         for ids in [&[1, 2, 3, 4, 5][..], &[0], &[-4], &[7, 7], &[100]] {
             assert!(
-                matches!(check_dependants(ids, 4, holder()), Err(ActionError::Invalid(_))),
+                matches!(
+                    check_dependants(ids, 4, holder()),
+                    Err(ActionError::Invalid(_))
+                ),
                 "{ids:?}"
             );
         }

@@ -72,7 +72,10 @@ impl IntoResponse for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         tracing::error!(error = %e, "API request failed");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "the database did not answer; try again")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database did not answer; try again",
+        )
     }
 }
 
@@ -102,7 +105,10 @@ impl ApiCaller {
     fn may_act(&self) -> Result<String, ApiError> {
         match self.role {
             ApiRole::Write => Ok(format!("api:{}", self.name)),
-            ApiRole::Read => Err(ApiError::new(StatusCode::FORBIDDEN, "this token may only read")),
+            ApiRole::Read => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this token may only read",
+            )),
         }
     }
 }
@@ -330,9 +336,16 @@ impl From<Done> for ActionResult {
     }
 }
 
-async fn run(state: &AppState, caller: &ApiCaller, id: &str, action: Action) -> Result<Json<ActionResult>, ApiError> {
+async fn run(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: &str,
+    action: Action,
+) -> Result<Json<ActionResult>, ApiError> {
     let actor = caller.may_act()?;
-    Ok(Json(actions::perform(state, &actor, id, action).await?.into()))
+    Ok(Json(
+        actions::perform(state, &actor, id, action).await?.into(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/subscriptions/{id}/retry", tag = "operators",
@@ -344,7 +357,11 @@ async fn run(state: &AppState, caller: &ApiCaller, id: &str, action: Action) -> 
         (status = 404, body = ApiError), (status = 409, description = "No failed sync", body = ApiError),
     ))]
 /// Makes the subscription's failed (dead) sync due again now.
-async fn retry(State(state): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> Result<Json<ActionResult>, ApiError> {
+async fn retry(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<ActionResult>, ApiError> {
     run(&state, &caller, &id, Action::Retry).await
 }
 
@@ -356,7 +373,11 @@ async fn retry(State(state): State<AppState>, caller: ApiCaller, Path(id): Path<
         (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError),
     ))]
 /// Queues a sync from the gateway's current state.
-async fn resync(State(state): State<AppState>, caller: ApiCaller, Path(id): Path<String>) -> Result<Json<ActionResult>, ApiError> {
+async fn resync(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<ActionResult>, ApiError> {
     run(&state, &caller, &id, Action::Resync).await
 }
 
@@ -385,7 +406,13 @@ async fn set_dependants(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<DependantsBody>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    run(&state, &caller, &id, Action::SetDependants(body.dependant_customer_ids)).await
+    run(
+        &state,
+        &caller,
+        &id,
+        Action::SetDependants(body.dependant_customer_ids),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -414,7 +441,15 @@ async fn end_coverage(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<EndCoverageBody>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    run(&state, &caller, &id, Action::EndCoverage { reason: body.reason }).await
+    run(
+        &state,
+        &caller,
+        &id,
+        Action::EndCoverage {
+            reason: body.reason,
+        },
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/subscriptions/{id}/sandbox/{action}", tag = "operators",
@@ -438,7 +473,12 @@ async fn sandbox_clock(
         "renew" => ClockAction::Renew,
         "fail-next-renewal" => ClockAction::FailNextRenewal,
         "cancel" => ClockAction::Cancel,
-        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "no such sandbox action")),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no such sandbox action",
+            ));
+        }
     };
     run(&state, &caller, &id, Action::Sandbox(clock)).await
 }
@@ -464,15 +504,27 @@ async fn set_my_dependants(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "you have no family plan"))?;
     let actor = format!("customer:{customer}");
     let action = Action::SetDependants(body.dependant_customer_ids);
-    Ok(Json(actions::perform(&state, &actor, &family.gateway_subscription_id, action).await?.into()))
+    Ok(Json(
+        actions::perform(&state, &actor, &family.gateway_subscription_id, action)
+            .await?
+            .into(),
+    ))
 }
 
 /// The customer's family subscription that counts: the one AURA covers, else one still billed.
 fn family_subscription(subscriptions: &[SubscriptionRow]) -> Option<&SubscriptionRow> {
-    let family = || subscriptions.iter().rev().filter(|s| s.plan == PlanKind::Family);
+    let family = || {
+        subscriptions
+            .iter()
+            .rev()
+            .filter(|s| s.plan == PlanKind::Family)
+    };
     family()
         .find(|s| s.aura_state == AuraState::Active)
-        .or_else(|| family().find(|s| ["active", "trialing", "past_due"].contains(&s.gateway_status.as_str())))
+        .or_else(|| {
+            family()
+                .find(|s| ["active", "trialing", "past_due"].contains(&s.gateway_status.as_str()))
+        })
 }
 
 struct SecuritySchemes;

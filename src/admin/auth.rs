@@ -3,11 +3,7 @@
 //! compared in constant time. Nothing here is kept in memory between requests except the
 //! configuration it was built from.
 
-use std::{
-    net::SocketAddr,
-    sync::LazyLock,
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::LazyLock, time::Duration};
 
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
@@ -380,9 +376,17 @@ mod tests {
         let a = auth(&[]);
         let set = a.start_session("admin").unwrap();
         let set = set.to_str().unwrap();
-        assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"));
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure")
+        );
         let b = auth(&[("PUBLIC_BASE_URL", "https://pay.example")]);
-        assert!(b.start_session("admin").unwrap().to_str().unwrap().contains("; Secure"));
+        assert!(
+            b.start_session("admin")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("; Secure")
+        );
     }
 
     #[test]
@@ -408,7 +412,10 @@ mod tests {
     fn bearer_reads_the_authorization_header() {
         let mut h = HeaderMap::new();
         assert_eq!(bearer(&h), None);
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
         assert_eq!(bearer(&h), Some("abc"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&h), None);
@@ -418,10 +425,8 @@ mod tests {
     fn hashed_passwords_are_accepted_as_operators() {
         let hash = hash_password("correct horse");
         let users = format!("alice:{hash},bob:{}", hash_password("x"));
-        let config = Config::from_map(
-            &[("ADMIN_USERS".to_string(), users)].into_iter().collect(),
-        )
-        .unwrap();
+        let config =
+            Config::from_map(&[("ADMIN_USERS".to_string(), users)].into_iter().collect()).unwrap();
         assert_eq!(config.admin.users.len(), 2);
         assert!(!config.admin.demo_operator);
         assert_eq!(config.admin.users[0].name, "alice");

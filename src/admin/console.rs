@@ -58,13 +58,23 @@ impl Nav {
 
 pub async fn stylesheet(Path(file): Path<String>) -> Response {
     if format!("/admin/static/{file}") != *CSS_PATH {
-        return Page::new(StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.")
-            .into_response();
+        return Page::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing at this address.",
+        )
+        .into_response();
     }
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            ),
         ],
         CSS,
     )
@@ -81,7 +91,12 @@ struct LoginTemplate {
     error: Option<&'static str>,
 }
 
-fn login_page(state: &AppState, status: StatusCode, name: &str, error: Option<&'static str>) -> Response {
+fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    name: &str,
+    error: Option<&'static str>,
+) -> Response {
     let (cookie, csrf) = state.admin.login_form();
     let template = LoginTemplate {
         nav: Nav::new(None),
@@ -116,7 +131,11 @@ pub struct LoginForm {
 
 /// Refused before any password is checked: a missing form token (403), or too many failures
 /// for the name or the address (429). Only then is the password compared.
-pub async fn login(State(state): State<AppState>, parts: Parts, body: Bytes) -> Result<Response, Page> {
+pub async fn login(
+    State(state): State<AppState>,
+    parts: Parts,
+    body: Bytes,
+) -> Result<Response, Page> {
     let form: LoginForm = serde_urlencoded::from_bytes(&body).map_err(|_| bad_form())?;
     if !state.admin.login_form_ok(&parts.headers, &form.csrf) {
         return Err(forbidden());
@@ -130,16 +149,26 @@ pub async fn login(State(state): State<AppState>, parts: Parts, body: Bytes) -> 
     let since = now_ms() - LOGIN_WINDOW_MS;
     if state.store.login_failures(&scopes, since).await? >= LOGIN_LIMIT {
         crate::metrics::login("limited");
-        let mut response = login_page(&state, StatusCode::TOO_MANY_REQUESTS, &name, Some(
-            "Too many failed attempts. Please wait 15 minutes before trying again.",
-        ));
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+        let mut response = login_page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &name,
+            Some("Too many failed attempts. Please wait 15 minutes before trying again."),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
         return Ok(response);
     }
     if !state.admin.check_password(&name, &form.password).await {
         state.store.record_login_failure(&scopes, since).await?;
         crate::metrics::login("refused");
-        return Ok(login_page(&state, StatusCode::UNAUTHORIZED, &name, Some("Wrong name or password.")));
+        return Ok(login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            &name,
+            Some("Wrong name or password."),
+        ));
     }
     state.store.clear_login_failures(scopes[0]).await?;
     crate::metrics::login("accepted");
@@ -151,7 +180,11 @@ pub async fn login(State(state): State<AppState>, parts: Parts, body: Bytes) -> 
     Ok(response)
 }
 
-pub async fn logout(State(state): State<AppState>, session: OperatorSession, body: Bytes) -> Result<Response, Page> {
+pub async fn logout(
+    State(state): State<AppState>,
+    session: OperatorSession,
+    body: Bytes,
+) -> Result<Response, Page> {
     let _: CsrfOnly = checked_form(&state, &session, &body)?;
     let mut response = see_other("/admin/login");
     if let Some(cookie) = state.admin.end_session() {
@@ -173,14 +206,26 @@ fn forbidden() -> Page {
 }
 
 fn bad_form() -> Page {
-    Page::new(StatusCode::BAD_REQUEST, "Not understood", "The form could not be read.")
-        .with_back("/admin".into(), "Back to the console")
+    Page::new(
+        StatusCode::BAD_REQUEST,
+        "Not understood",
+        "The form could not be read.",
+    )
+    .with_back("/admin".into(), "Back to the console")
 }
 
 /// Reads a console form: the CSRF token first (403 without a valid one), then the fields.
-fn checked_form<T: DeserializeOwned>(state: &AppState, session: &OperatorSession, body: &Bytes) -> Result<T, Page> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| bad_form())?;
-    let token = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+fn checked_form<T: DeserializeOwned>(
+    state: &AppState,
+    session: &OperatorSession,
+    body: &Bytes,
+) -> Result<T, Page> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| bad_form())?;
+    let token = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
     if !token.is_some_and(|t| state.admin.csrf_ok(session, t)) {
         return Err(forbidden());
     }
@@ -213,18 +258,34 @@ pub async fn home(
     Query(query): Query<MappingQuery>,
 ) -> Result<Response, Page> {
     let (filter, page) = query.parse().map_err(|e| {
-        Page::new(StatusCode::BAD_REQUEST, "Not understood", e).with_back("/admin".into(), "Back to the console")
+        Page::new(StatusCode::BAD_REQUEST, "Not understood", e)
+            .with_back("/admin".into(), "Back to the console")
     })?;
     let now = now_ms();
     let margin = state.config.coverage_margin.as_millis() as i64;
     let attention = state.store.attention(now, margin, 50).await?;
-    let (rows, total) = state.store.mapping(&filter, now, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+    let (rows, total) = state
+        .store
+        .mapping(&filter, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        .await?;
     let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
     let template = HomeTemplate {
         nav: Nav::new(Some(session)),
-        paying_not_covered: attention.paying_not_covered.iter().map(RowView::from).collect(),
-        covered_not_paying: attention.covered_not_paying.iter().map(RowView::from).collect(),
-        dead_jobs: attention.dead_jobs.iter().map(view::DeadJobView::from).collect(),
+        paying_not_covered: attention
+            .paying_not_covered
+            .iter()
+            .map(RowView::from)
+            .collect(),
+        covered_not_paying: attention
+            .covered_not_paying
+            .iter()
+            .map(RowView::from)
+            .collect(),
+        dead_jobs: attention
+            .dead_jobs
+            .iter()
+            .map(view::DeadJobView::from)
+            .collect(),
         rows: rows.iter().map(RowView::from).collect(),
         total,
         q: filter.search.clone().unwrap_or_default(),
@@ -249,12 +310,21 @@ pub async fn export(
     let (filter, _) = query
         .parse()
         .map_err(|e| Page::new(StatusCode::BAD_REQUEST, "Not understood", e))?;
-    let (rows, _) = state.store.mapping(&filter, now_ms(), EXPORT_LIMIT, 0).await?;
+    let (rows, _) = state
+        .store
+        .mapping(&filter, now_ms(), EXPORT_LIMIT, 0)
+        .await?;
     let body = view::to_csv(&rows).map_err(Page::internal)?;
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
-            (header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"aura-signup-mapping.csv\"")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"aura-signup-mapping.csv\""),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         body,
@@ -296,7 +366,10 @@ pub async fn customer(
     for sub in &subscriptions {
         let job = state
             .store
-            .job_for(crate::store::SYNC_SUBSCRIPTION, &sub.gateway_subscription_id)
+            .job_for(
+                crate::store::SYNC_SUBSCRIPTION,
+                &sub.gateway_subscription_id,
+            )
             .await?;
         views.push(SubscriptionView::new(sub, job.as_ref(), now));
     }
@@ -314,8 +387,12 @@ pub async fn customer(
 }
 
 fn unknown_customer() -> Page {
-    Page::new(StatusCode::NOT_FOUND, "Not found", "No customer with this AURA customer id is known here.")
-        .with_back("/admin".into(), "Back to the console")
+    Page::new(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "No customer with this AURA customer id is known here.",
+    )
+    .with_back("/admin".into(), "Back to the console")
 }
 
 #[derive(Deserialize)]
@@ -337,19 +414,32 @@ pub async fn act(
     let action = match name.as_str() {
         "retry" => Action::Retry,
         "resync" => Action::Resync,
-        "dependants" => Action::SetDependants(parse_id_list(&form.dependants).map_err(action_page)?),
-        "end-coverage" => Action::EndCoverage { reason: form.reason },
+        "dependants" => {
+            Action::SetDependants(parse_id_list(&form.dependants).map_err(action_page)?)
+        }
+        "end-coverage" => Action::EndCoverage {
+            reason: form.reason,
+        },
         "sandbox-renew" => Action::Sandbox(ClockAction::Renew),
         "sandbox-fail-next-renewal" => Action::Sandbox(ClockAction::FailNextRenewal),
         "sandbox-cancel" => Action::Sandbox(ClockAction::Cancel),
-        _ => return Err(Page::new(StatusCode::NOT_FOUND, "Not found", "There is no such action.")),
+        _ => {
+            return Err(Page::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such action.",
+            ));
+        }
     };
     let done_name = action.name();
     let actor = format!("operator:{}", session.name);
     let done = actions::perform(&state, &actor, &subscription, action)
         .await
         .map_err(action_page)?;
-    Ok(see_other(&format!("/admin/customers/{}?done={done_name}#actions", done.customer_id)))
+    Ok(see_other(&format!(
+        "/admin/customers/{}?done={done_name}#actions",
+        done.customer_id
+    )))
 }
 
 /// Ids typed into a form: separated by commas or spaces, each a whole AURA customer id.

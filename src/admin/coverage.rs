@@ -94,27 +94,52 @@ mod tests {
 
     #[test]
     fn active_aura_with_a_future_valid_to_is_covered_even_with_a_dead_job() {
-        assert_eq!(Coverage::of("canceled", true, Some(NOW + 1), true, NOW), Coverage::Covered);
+        assert_eq!(
+            Coverage::of("canceled", true, Some(NOW + 1), true, NOW),
+            Coverage::Covered
+        );
     }
 
     #[test]
     fn an_expired_or_inactive_aura_subscription_is_not_covered() {
-        assert_eq!(Coverage::of("active", true, Some(NOW), false, NOW), Coverage::Pending);
-        assert_eq!(Coverage::of("active", false, Some(NOW + 9), false, NOW), Coverage::Pending);
-        assert_eq!(Coverage::of("active", true, None, false, NOW), Coverage::Pending);
+        assert_eq!(
+            Coverage::of("active", true, Some(NOW), false, NOW),
+            Coverage::Pending
+        );
+        assert_eq!(
+            Coverage::of("active", false, Some(NOW + 9), false, NOW),
+            Coverage::Pending
+        );
+        assert_eq!(
+            Coverage::of("active", true, None, false, NOW),
+            Coverage::Pending
+        );
     }
 
     #[test]
     fn a_dead_job_without_coverage_is_failed_whatever_the_gateway_says() {
         for status in ["active", "canceled", "unpaid"] {
-            assert_eq!(Coverage::of(status, false, None, true, NOW), Coverage::Failed);
+            assert_eq!(
+                Coverage::of(status, false, None, true, NOW),
+                Coverage::Failed
+            );
         }
     }
 
     #[test]
     fn unpaid_statuses_without_coverage_are_lapsed() {
-        for status in ["canceled", "unpaid", "incomplete_expired", "paused", "new_thing"] {
-            assert_eq!(Coverage::of(status, false, None, false, NOW), Coverage::Lapsed, "{status}");
+        for status in [
+            "canceled",
+            "unpaid",
+            "incomplete_expired",
+            "paused",
+            "new_thing",
+        ] {
+            assert_eq!(
+                Coverage::of(status, false, None, false, NOW),
+                Coverage::Lapsed,
+                "{status}"
+            );
         }
     }
 

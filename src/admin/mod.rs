@@ -22,7 +22,10 @@ use crate::app::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(console::home))
-        .route("/admin/login", get(console::login_form).post(console::login))
+        .route(
+            "/admin/login",
+            get(console::login_form).post(console::login),
+        )
         .route("/admin/logout", post(console::logout))
         .route("/admin/export.csv", get(console::export))
         .route("/admin/customers/{id}", get(console::customer))

@@ -99,27 +99,55 @@ mod tests {
     #[test]
     fn an_empty_query_is_every_row_newest_change_first() {
         let (f, page) = MappingQuery::default().parse().unwrap();
-        assert_eq!((f.search, f.coverage, f.sort, f.descending, page), (None, None, SortKey::Changed, true, 1));
+        assert_eq!(
+            (f.search, f.coverage, f.sort, f.descending, page),
+            (None, None, SortKey::Changed, true, 1)
+        );
     }
 
     #[test]
     fn unknown_values_are_refused_with_the_reason() {
         for q in [
-            MappingQuery { coverage: Some("fine".into()), ..Default::default() },
-            MappingQuery { sort: Some("name; DROP TABLE x".into()), ..Default::default() },
-            MappingQuery { dir: Some("up".into()), ..Default::default() },
-            MappingQuery { page: Some(0), ..Default::default() },
+            MappingQuery {
+                coverage: Some("fine".into()),
+                ..Default::default()
+            },
+            MappingQuery {
+                sort: Some("name; DROP TABLE x".into()),
+                ..Default::default()
+            },
+            MappingQuery {
+                dir: Some("up".into()),
+                ..Default::default()
+            },
+            MappingQuery {
+                page: Some(0),
+                ..Default::default()
+            },
         ] {
             assert!(q.parse().is_err(), "{q:?}");
         }
-        let q = MappingQuery { per_page: Some(501), ..Default::default() };
+        let q = MappingQuery {
+            per_page: Some(501),
+            ..Default::default()
+        };
         assert!(q.per_page().is_err());
     }
 
     #[test]
     fn page_links_keep_the_filter() {
-        let q = MappingQuery { q: Some("cus 1".into()), coverage: Some("failed".into()), ..Default::default() };
-        assert_eq!(q.url("/admin", Some(2)), "/admin?q=cus+1&coverage=failed&page=2");
-        assert_eq!(MappingQuery::default().url("/admin/export.csv", None), "/admin/export.csv");
+        let q = MappingQuery {
+            q: Some("cus 1".into()),
+            coverage: Some("failed".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            q.url("/admin", Some(2)),
+            "/admin?q=cus+1&coverage=failed&page=2"
+        );
+        assert_eq!(
+            MappingQuery::default().url("/admin/export.csv", None),
+            "/admin/export.csv"
+        );
     }
 }

@@ -66,9 +66,16 @@ pub async fn for_customer(
             Entry::new(
                 sub.created_at,
                 "subscription",
-                format!("Gateway subscription {} linked ({} plan)", sub.gateway_subscription_id, sub.plan),
+                format!(
+                    "Gateway subscription {} linked ({} plan)",
+                    sub.gateway_subscription_id, sub.plan
+                ),
             )
-            .detail(sub.gateway_customer_id.as_ref().map(|c| format!("gateway customer {c}"))),
+            .detail(
+                sub.gateway_customer_id
+                    .as_ref()
+                    .map(|c| format!("gateway customer {c}")),
+            ),
         );
         sync_job(store, sub, &mut entries).await?;
     }
@@ -84,7 +91,11 @@ pub async fn for_customer(
                 "gateway",
                 format!("Gateway event {} ({outcome})", event.event_type),
             )
-            .detail(Some(format!("{} on {}", event.id, event.subscription_id.unwrap_or_default()))),
+            .detail(Some(format!(
+                "{} on {}",
+                event.id,
+                event.subscription_id.unwrap_or_default()
+            ))),
         );
     }
     aura_calls(store, customer, &mut entries).await?;
@@ -93,7 +104,12 @@ pub async fn for_customer(
             Entry::new(
                 action.at,
                 "operator",
-                format!("{} by {} on {}", action.action.replace('_', " "), action.actor, action.target),
+                format!(
+                    "{} by {} on {}",
+                    action.action.replace('_', " "),
+                    action.actor,
+                    action.target
+                ),
             )
             .detail(action.detail),
         );
@@ -104,14 +120,25 @@ pub async fn for_customer(
 
 async fn signups(store: &Store, customer: CustomerId, out: &mut Vec<Entry>) -> StoreResult<()> {
     for signup in store.signups_for(customer).await? {
-        out.push(Entry::new(signup.created_at, "signup", format!("Sign-up {} started", signup.id)));
+        out.push(Entry::new(
+            signup.created_at,
+            "signup",
+            format!("Sign-up {} started", signup.id),
+        ));
         let outcome = signup.outcome.as_str();
         if outcome != "started" {
-            let plan = signup.plan.map(|p| format!(" ({p} plan)")).unwrap_or_default();
+            let plan = signup
+                .plan
+                .map(|p| format!(" ({p} plan)"))
+                .unwrap_or_default();
             out.push(
-                Entry::new(signup.updated_at, "signup", format!("Sign-up {}: {outcome}{plan}", signup.id))
-                    .detail(signup.gateway_subscription_id)
-                    .failed(outcome == "failed"),
+                Entry::new(
+                    signup.updated_at,
+                    "signup",
+                    format!("Sign-up {}: {outcome}{plan}", signup.id),
+                )
+                .detail(signup.gateway_subscription_id)
+                .failed(outcome == "failed"),
             );
         }
     }
@@ -120,7 +147,10 @@ async fn signups(store: &Store, customer: CustomerId, out: &mut Vec<Entry>) -> S
 
 /// Finished jobs leave no row; a waiting, retrying or dead one does, with its last error.
 async fn sync_job(store: &Store, sub: &SubscriptionRow, out: &mut Vec<Entry>) -> StoreResult<()> {
-    let Some(job) = store.job_for(SYNC_SUBSCRIPTION, &sub.gateway_subscription_id).await? else {
+    let Some(job) = store
+        .job_for(SYNC_SUBSCRIPTION, &sub.gateway_subscription_id)
+        .await?
+    else {
         return Ok(());
     };
     let state = if job.dead {
@@ -134,7 +164,10 @@ async fn sync_job(store: &Store, sub: &SubscriptionRow, out: &mut Vec<Entry>) ->
         Entry::new(
             job.updated_at,
             "sync",
-            format!("Sync of {} {state} after {} attempt(s)", job.key, job.attempts),
+            format!(
+                "Sync of {} {state} after {} attempt(s)",
+                job.key, job.attempts
+            ),
         )
         .detail(job.last_error)
         .failed(job.dead),
@@ -144,13 +177,18 @@ async fn sync_job(store: &Store, sub: &SubscriptionRow, out: &mut Vec<Entry>) ->
 
 async fn aura_calls(store: &Store, customer: CustomerId, out: &mut Vec<Entry>) -> StoreResult<()> {
     for call in store.aura_calls_for(customer.get()).await? {
-        let status = call.status.map_or_else(|| "no answer".to_owned(), |s| s.to_string());
+        let status = call
+            .status
+            .map_or_else(|| "no answer".to_owned(), |s| s.to_string());
         let failed = call.status.is_none_or(|s| s >= 400);
         out.push(
             Entry::new(
                 call.at,
                 "aura",
-                format!("AURA {} {} → {status} in {} ms", call.method, call.path, call.duration_ms),
+                format!(
+                    "AURA {} {} → {status} in {} ms",
+                    call.method, call.path, call.duration_ms
+                ),
             )
             .detail(call.error)
             .failed(failed),

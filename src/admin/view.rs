@@ -8,7 +8,10 @@ use crate::{
 
 /// A time as operators read it; a dash when there is none.
 pub fn when(ms: Option<i64>) -> String {
-    ms.map_or_else(|| "–".into(), |ms| from_ms(ms).format("%Y-%m-%d %H:%M UTC").to_string())
+    ms.map_or_else(
+        || "–".into(),
+        |ms| from_ms(ms).format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
 }
 
 fn or_dash<T: ToString>(v: Option<T>) -> String {
@@ -103,13 +106,29 @@ impl SubscriptionView {
             aura_subscription: or_dash(s.aura_subscription_id),
             aura_state: s.aura_state.as_str().to_owned(),
             valid_to: when(s.aura_valid_to),
-            coverage: Coverage::of(&s.gateway_status, aura_active, s.aura_valid_to, job_dead, now),
+            coverage: Coverage::of(
+                &s.gateway_status,
+                aura_active,
+                s.aura_valid_to,
+                job_dead,
+                now,
+            ),
             dependants: ids(&s.dependants),
             aura_dependants: ids(&s.aura_dependants),
             last_error: s.last_error.clone(),
             job: job.map(|j| {
-                let state = if j.dead { "failed" } else if j.attempts > 0 { "retrying" } else { "queued" };
-                format!("{state}, {} attempt(s), due {}", j.attempts, when(Some(j.run_at)))
+                let state = if j.dead {
+                    "failed"
+                } else if j.attempts > 0 {
+                    "retrying"
+                } else {
+                    "queued"
+                };
+                format!(
+                    "{state}, {} attempt(s), due {}",
+                    j.attempts,
+                    when(Some(j.run_at))
+                )
             }),
             job_dead,
             can_end: aura_active && s.aura_subscription_id.is_some(),
@@ -119,7 +138,10 @@ impl SubscriptionView {
 }
 
 fn ids(list: &[i64]) -> String {
-    list.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+    list.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An option of a `<select>`.
@@ -130,7 +152,11 @@ pub struct Choice {
 }
 
 pub fn coverage_choices(current: Option<Coverage>) -> Vec<Choice> {
-    let mut choices = vec![Choice { value: "", label: "any coverage", selected: current.is_none() }];
+    let mut choices = vec![Choice {
+        value: "",
+        label: "any coverage",
+        selected: current.is_none(),
+    }];
     choices.extend(Coverage::ALL.into_iter().map(|c| Choice {
         value: c.as_str(),
         label: c.as_str(),
@@ -166,7 +192,9 @@ pub fn done_message(action: &str) -> Option<&'static str> {
         "end_coverage" => "Coverage ended at AURA.",
         "sandbox_renew" => "The sandbox gateway renewed the subscription; its event is on the way.",
         "sandbox_fail_next_renewal" => "The next sandbox renewal will fail.",
-        "sandbox_cancel" => "The sandbox gateway cancelled the subscription; its event is on the way.",
+        "sandbox_cancel" => {
+            "The sandbox gateway cancelled the subscription; its event is on the way."
+        }
         _ => return None,
     })
 }
@@ -197,7 +225,9 @@ pub fn to_csv(rows: &[MappingRow]) -> Result<Vec<u8>, csv::Error> {
             r.gateway_subscription_id.clone(),
             r.gateway_status.clone(),
             time(r.paid_through),
-            r.aura_subscription_id.map(|i| i.to_string()).unwrap_or_default(),
+            r.aura_subscription_id
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
             time(r.aura_valid_to),
             r.coverage.to_string(),
             time(Some(r.updated_at)),

@@ -184,12 +184,16 @@ fn mapping_from_row(row: &sqlx::any::AnyRow) -> StoreResult<MappingRow> {
 fn filter_sql(filter: &MappingFilter) -> (String, Vec<Bind<'_>>) {
     let mut clauses = Vec::new();
     let mut binds = Vec::new();
-    if let Some(q) = filter.search.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    if let Some(q) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+    {
         binds.push(Bind::Text(q));
         let text = binds.len() + 1;
-        let mut any = format!(
-            "s.gateway_subscription_id = ${text} OR s.gateway_customer_id = ${text}"
-        );
+        let mut any =
+            format!("s.gateway_subscription_id = ${text} OR s.gateway_customer_id = ${text}");
         if let Ok(n) = q.parse::<i64>() {
             binds.push(Bind::Int(n));
             let int = binds.len() + 1;
@@ -201,7 +205,11 @@ fn filter_sql(filter: &MappingFilter) -> (String, Vec<Bind<'_>>) {
     }
     if let Some(c) = filter.coverage {
         binds.push(Bind::Text(c.as_str()));
-        clauses.push(format!("{} = ${}", Coverage::sql_case("$1"), binds.len() + 1));
+        clauses.push(format!(
+            "{} = ${}",
+            Coverage::sql_case("$1"),
+            binds.len() + 1
+        ));
     }
     let sql = if clauses.is_empty() {
         String::new()
@@ -245,13 +253,19 @@ impl Store {
         );
         let query = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now), &binds);
         let rows = query.fetch_all(&self.pool).await?;
-        let rows = rows.iter().map(mapping_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let rows = rows
+            .iter()
+            .map(mapping_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
 
         let count_sql = format!("SELECT COUNT(*) AS n {MAPPING_FROM} {where_sql}");
-        let count = bind_all(sqlx::query(sqlx::AssertSqlSafe(count_sql)).bind(now), &binds)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
+        let count = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(count_sql)).bind(now),
+            &binds,
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
         Ok((rows, count))
     }
 
@@ -266,7 +280,9 @@ impl Store {
         let slack = margin_ms + 86_400_000;
         Ok(Attention {
             paying_not_covered: self.mapping_where(paying, now, None, limit).await?,
-            covered_not_paying: self.mapping_where(not_paying, now, Some(slack), limit).await?,
+            covered_not_paying: self
+                .mapping_where(not_paying, now, Some(slack), limit)
+                .await?,
             dead_jobs: self.dead_jobs(limit).await?,
         })
     }
@@ -297,7 +313,9 @@ impl Store {
              FROM sync_jobs j LEFT JOIN subscriptions s ON s.gateway_subscription_id = j.job_key \
              WHERE j.dead ORDER BY j.updated_at DESC LIMIT {limit}"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(DeadJob {
@@ -423,7 +441,11 @@ impl Store {
     }
 
     /// Records a failed login under each scope, and forgets failures older than `forget_before`.
-    pub async fn record_login_failure(&self, scopes: &[&str], forget_before: i64) -> StoreResult<()> {
+    pub async fn record_login_failure(
+        &self,
+        scopes: &[&str],
+        forget_before: i64,
+    ) -> StoreResult<()> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM login_failures WHERE at < $1")
@@ -505,7 +527,10 @@ async fn notify_in(tx: &mut Transaction<'_, Any>, backend: Backend) -> StoreResu
     Ok(())
 }
 
-async fn record_action_in(tx: &mut Transaction<'_, Any>, action: &NewAction<'_>) -> StoreResult<()> {
+async fn record_action_in(
+    tx: &mut Transaction<'_, Any>,
+    action: &NewAction<'_>,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO operator_actions (at, actor, action, aura_customer_id, target, detail) \
          VALUES ($1, $2, $3, $4, $5, $6)",

@@ -20,7 +20,8 @@ use sqlx::{
 };
 
 pub use admin::{
-    ActionRow, Attention, Change, DeadJob, EXPORT_LIMIT, MappingFilter, MappingRow, NewAction, SortKey,
+    ActionRow, Attention, Change, DeadJob, EXPORT_LIMIT, MappingFilter, MappingRow, NewAction,
+    SortKey,
 };
 pub use aura_calls::AuraCallRow;
 pub use events::{NewEvent, StoredEvent};
