@@ -8,8 +8,8 @@ use aura_signup::{
     admin::coverage::Coverage,
     domain::{CustomerId, PlanKind},
     store::{
-        AuraState, Change, GatewayFacts, MappingFilter, NewAction, SYNC_SUBSCRIPTION, SortKey,
-        Store, now_ms,
+        AuraCallRow, AuraState, Change, GatewayFacts, MappingFilter, NewAction, SYNC_SUBSCRIPTION,
+        SortKey, Store, now_ms,
     },
 };
 use support::{Backend, fresh_db, store};
@@ -31,6 +31,7 @@ on_both_backends!(
     setting_dependants_enqueues_the_sync_and_records_who,
     login_failures_are_counted_per_scope_within_the_window,
     customers_are_counted_once_under_their_best_coverage,
+    aura_calls_about_a_customer_include_those_naming_only_their_subscription,
 );
 
 const DAY: i64 = 86_400_000;
@@ -426,4 +427,37 @@ async fn customers_are_counted_once_under_their_best_coverage(backend: Backend) 
         [1, 1, 1, 0]
     );
     assert_eq!(store.queue_sizes().await.unwrap(), (0, 1));
+}
+
+async fn aura_calls_about_a_customer_include_those_naming_only_their_subscription(
+    backend: Backend,
+) {
+    let (store, _db) = open(backend).await;
+    let call = |customer: Option<i64>, subscription: Option<i64>, at: i64| AuraCallRow {
+        at,
+        method: "PUT".into(),
+        path: "/v2/subscriptions/{id}".into(),
+        status: Some(503),
+        duration_ms: 3,
+        aura_customer_id: customer,
+        aura_subscription_id: subscription,
+        error: None,
+    };
+    for row in [
+        call(Some(6), None, 1),
+        call(None, Some(60), 2),
+        call(None, Some(70), 3),
+        call(Some(7), None, 4),
+    ] {
+        store.record_aura_call(&row).await.unwrap();
+    }
+    let about: Vec<i64> = store
+        .aura_calls_about(6, &[60])
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.at)
+        .collect();
+    assert_eq!(about, [1, 2]);
+    assert_eq!(store.aura_calls_about(6, &[]).await.unwrap().len(), 1);
 }

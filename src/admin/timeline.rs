@@ -98,7 +98,11 @@ pub async fn for_customer(
             ))),
         );
     }
-    aura_calls(store, customer, &mut entries).await?;
+    let aura_ids: Vec<i64> = subscriptions
+        .iter()
+        .filter_map(|s| s.aura_subscription_id)
+        .collect();
+    aura_calls(store, customer, &aura_ids, &mut entries).await?;
     for action in store.actions_for(customer.get()).await? {
         entries.push(
             Entry::new(
@@ -175,8 +179,13 @@ async fn sync_job(store: &Store, sub: &SubscriptionRow, out: &mut Vec<Entry>) ->
     Ok(())
 }
 
-async fn aura_calls(store: &Store, customer: CustomerId, out: &mut Vec<Entry>) -> StoreResult<()> {
-    for call in store.aura_calls_for(customer.get()).await? {
+async fn aura_calls(
+    store: &Store,
+    customer: CustomerId,
+    aura_ids: &[i64],
+    out: &mut Vec<Entry>,
+) -> StoreResult<()> {
+    for call in store.aura_calls_about(customer.get(), aura_ids).await? {
         let status = call
             .status
             .map_or_else(|| "no answer".to_owned(), |s| s.to_string());

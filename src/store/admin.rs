@@ -403,6 +403,46 @@ impl Store {
         Ok(true)
     }
 
+    /// The AURA calls about a customer: those naming them, and those naming one of their AURA
+    /// subscriptions (updates and cancellations name only the subscription).
+    pub async fn aura_calls_about(
+        &self,
+        customer: i64,
+        aura_subscriptions: &[i64],
+    ) -> StoreResult<Vec<super::AuraCallRow>> {
+        let placeholders: Vec<String> = (0..aura_subscriptions.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
+        let by_subscription = if placeholders.is_empty() {
+            String::new()
+        } else {
+            format!(" OR aura_subscription_id IN ({})", placeholders.join(", "))
+        };
+        let sql = format!(
+            "SELECT at, method, path, status, duration_ms, aura_customer_id, aura_subscription_id, error \
+             FROM aura_calls WHERE aura_customer_id = $1{by_subscription} ORDER BY at, id"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(customer);
+        for id in aura_subscriptions {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(super::AuraCallRow {
+                    at: row.try_get("at")?,
+                    method: row.try_get("method")?,
+                    path: row.try_get("path")?,
+                    status: row.try_get("status")?,
+                    duration_ms: row.try_get("duration_ms")?,
+                    aura_customer_id: row.try_get("aura_customer_id")?,
+                    aura_subscription_id: row.try_get("aura_subscription_id")?,
+                    error: row.try_get("error")?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn actions_for(&self, customer: i64) -> StoreResult<Vec<ActionRow>> {
         let rows = sqlx::query(
             "SELECT at, actor, action, target, detail FROM operator_actions \
