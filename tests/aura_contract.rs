@@ -55,44 +55,17 @@ impl Stage {
             .spawn("127.0.0.1:0".parse().unwrap())
             .await
             .expect("simulator starts");
+        let values = placeholder_values(&sim);
         let http = reqwest::Client::new();
+
         let mut stage = Stage {
             sim,
             handle,
             http,
             token: String::new(),
-            values: HashMap::new(),
+            values,
         };
         stage.token = stage.fresh_token().await;
-
-        let customer = stage.sim.add_customer("Main");
-        let cfg = SimConfig::default();
-        let mut values: HashMap<String, Value> = HashMap::from([
-            ("customerId".into(), json!(customer)),
-            ("unknownCustomerId".into(), json!(UNKNOWN_ID)),
-            ("subscriptionId".into(), json!(UNKNOWN_ID)),
-            ("singleTypeId".into(), json!(4)),
-            ("familyTypeId".into(), json!(14)),
-            (
-                "today".into(),
-                json!(rfc3339(Utc::now() + Duration::minutes(1))),
-            ),
-            (
-                "future".into(),
-                json!(rfc3339(Utc::now() + Duration::days(365))),
-            ),
-            ("mobile".into(), json!("+27829990001")),
-            ("clientId".into(), json!(cfg.client_id)),
-            ("clientSecret".into(), json!(cfg.client_secret)),
-        ]);
-        for n in 1..=4 {
-            values.insert(
-                format!("dependant{n}"),
-                json!(stage.sim.add_customer(&format!("Dependant {n}"))),
-            );
-            values.insert(format!("unknownDependant{n}"), json!(UNKNOWN_ID + n));
-        }
-        stage.values = values;
         stage
     }
 
@@ -232,6 +205,36 @@ impl Stage {
             self.sim.revoke_tokens();
         }
     }
+}
+
+/// The ids, dates and credentials the fixture's `{placeholders}` stand for, with a main
+/// customer and four possible dependants created in the simulator.
+fn placeholder_values(sim: &Simulator) -> HashMap<String, Value> {
+    let cfg = SimConfig::default();
+    let mut values: HashMap<String, Value> = HashMap::from([
+        ("customerId".into(), json!(sim.add_customer("Main"))),
+        ("unknownCustomerId".into(), json!(UNKNOWN_ID)),
+        ("subscriptionId".into(), json!(UNKNOWN_ID)),
+        ("singleTypeId".into(), json!(4)),
+        ("familyTypeId".into(), json!(14)),
+        (
+            "today".into(),
+            json!(rfc3339(Utc::now() + Duration::minutes(1))),
+        ),
+        (
+            "future".into(),
+            json!(rfc3339(Utc::now() + Duration::days(365))),
+        ),
+        ("mobile".into(), json!("+27829990001")),
+        ("clientId".into(), json!(cfg.client_id)),
+        ("clientSecret".into(), json!(cfg.client_secret)),
+    ]);
+    for n in 1..=4 {
+        let dependant = sim.add_customer(&format!("Dependant {n}"));
+        values.insert(format!("dependant{n}"), json!(dependant));
+        values.insert(format!("unknownDependant{n}"), json!(UNKNOWN_ID + n));
+    }
+    values
 }
 
 fn rfc3339(t: chrono::DateTime<Utc>) -> String {

@@ -68,7 +68,7 @@ pub(crate) fn error_message(body: &str) -> String {
 
 /// Reads a non-2xx answer (other than the 401 the transport handles) into an error.
 pub(crate) fn classify(status: u16, body: &str) -> AuraError {
-    if status >= 500 || status == 408 || status == 429 {
+    if status >= 500 {
         return AuraError::Transient(format!("status {status}: {}", error_message(body)));
     }
     let message = error_message(body);

@@ -17,7 +17,7 @@ use super::{
     bodies::{self, CustomerView},
     lock,
     refusal::Refusal,
-    state::{CreateRequest, check_range},
+    state::{CreateRequest, Customer, State as SimState, check_range},
 };
 
 type Answer = Result<Json<Value>, Refusal>;
@@ -161,8 +161,7 @@ pub(crate) async fn register_customer(
         .get("mobile")
         .and_then(Value::as_str)
         .unwrap_or("")
-        .trim()
-        .to_string();
+        .trim();
     if mobile.len() < 8 {
         return Err(Refusal::MobileRequired);
     }
@@ -176,20 +175,8 @@ pub(crate) async fn register_customer(
             .find_type(s.subscription_type_id)
             .ok_or(Refusal::UnknownType)?;
     }
-    if let Some(existing) = state
-        .customers
-        .values()
-        .find(|c| !c.deleted && c.field("mobile") == mobile)
-    {
-        let open = state.open_main_subscription(existing.id).is_some();
-        let message = if open {
-            "Customer already exists"
-        } else {
-            "Customer already exists with no active subscription"
-        };
-        let customer = bodies::customer(existing, &state, CustomerView::Conflict);
-        return Err(Refusal::CustomerExists { message, customer });
-    }
+    check_not_registered(&state, mobile)?;
+
     let id = state.add_customer(body.customer);
     if let Some(s) = body.subscription {
         state.insert_subscription(id, s.subscription_type_id, s.valid_from, s.valid_to, &[]);
@@ -198,6 +185,20 @@ pub(crate) async fn register_customer(
     Ok(Json(
         json!({ "message": "Successfully registered customer", "customer": customer }),
     ))
+}
+
+/// A mobile number identifies a customer: registering it again answers with who holds it.
+fn check_not_registered(state: &SimState, mobile: &str) -> Result<(), Refusal> {
+    let live = |c: &&Customer| !c.deleted && c.field("mobile") == mobile;
+    let Some(existing) = state.customers.values().find(live) else {
+        return Ok(());
+    };
+    let message = match state.open_main_subscription(existing.id) {
+        Some(_) => "Customer already exists",
+        None => "Customer already exists with no active subscription",
+    };
+    let customer = bodies::customer(existing, state, CustomerView::Conflict);
+    Err(Refusal::CustomerExists { message, customer })
 }
 
 /// Registration names which of the two dates is wrong, unlike the subscription endpoints.

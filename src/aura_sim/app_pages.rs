@@ -148,48 +148,40 @@ async fn open_signup(
     headers: HeaderMap,
 ) -> Response {
     let Some(signup_base) = sim.shared.cfg.signup_base_url.clone() else {
-        return message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "No sign-up handler",
-            "The simulator was started without a sign-up URL.".into(),
-        );
+        let text = "The simulator was started without a sign-up URL.".to_string();
+        return message(StatusCode::SERVICE_UNAVAILABLE, "No sign-up handler", text);
     };
     if lock(&sim.shared.state).live_customer(customer_id).is_none() {
-        return message(
-            StatusCode::NOT_FOUND,
-            "Unknown customer",
-            format!("No customer {customer_id}."),
-        );
+        let text = format!("No customer {customer_id}.");
+        return message(StatusCode::NOT_FOUND, "Unknown customer", text);
     }
 
-    let token = match mint_signup_token(&sim.shared.cfg.jwt_secret, customer_id) {
-        Ok(token) => token,
-        Err(e) => {
-            return message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Token failed",
-                e.to_string(),
-            );
-        }
-    };
-    let back = sim
-        .public_base(&headers)
-        .join(&format!("v2/process?customerId={customer_id}"));
-    let target = with_trailing_slash(signup_base).join("signup");
-    match (back, target) {
-        (Ok(back), Ok(mut target)) => {
-            target
-                .query_pairs_mut()
-                .append_pair("token", &token)
-                .append_pair("redirectUrl", back.as_str());
-            Redirect::to(target.as_str()).into_response()
-        }
-        _ => message(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Bad URL",
-            "The sign-up URL could not be built.".into(),
-        ),
+    let back = sim.public_base(&headers);
+    match signup_url(&signup_base, &back, &sim.shared.cfg.jwt_secret, customer_id) {
+        Ok(target) => Redirect::to(target.as_str()).into_response(),
+        Err(e) => message(StatusCode::INTERNAL_SERVER_ERROR, "No sign-up URL", e),
     }
+}
+
+/// `{signup}signup?token=<jwt>&redirectUrl=<sim>v2/process?customerId=N`.
+fn signup_url(
+    signup_base: &Url,
+    sim_base: &Url,
+    secret: &str,
+    customer_id: i64,
+) -> Result<Url, String> {
+    let token = mint_signup_token(secret, customer_id).map_err(|e| e.to_string())?;
+    let back = sim_base.join(&format!("v2/process?customerId={customer_id}"));
+    let target = with_trailing_slash(signup_base.clone()).join("signup");
+
+    let (back, mut target) = back
+        .and_then(|b| Ok((b, target?)))
+        .map_err(|e| e.to_string())?;
+    target
+        .query_pairs_mut()
+        .append_pair("token", &token)
+        .append_pair("redirectUrl", back.as_str());
+    Ok(target)
 }
 
 fn mint_signup_token(secret: &str, customer_id: i64) -> jsonwebtoken::errors::Result<String> {
@@ -268,5 +260,112 @@ impl Simulator {
             .unwrap_or("localhost");
         Url::parse(&format!("http://{host}/"))
             .unwrap_or_else(|_| Url::parse("http://localhost/").expect("valid"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{
+        body::{Body, to_bytes},
+        http::{Request, header::LOCATION},
+    };
+    use jsonwebtoken::{DecodingKey, Validation};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::aura_sim::SimConfig;
+
+    fn sim() -> Simulator {
+        Simulator::new(SimConfig {
+            signup_base_url: Some(Url::parse("https://signup.example/base").unwrap()),
+            ..SimConfig::default()
+        })
+    }
+
+    async fn get(sim: &Simulator, uri: &str) -> (StatusCode, HeaderMap, String) {
+        let request = Request::get(uri)
+            .header(HOST, "sim.local:8081")
+            .body(Body::empty())
+            .unwrap();
+        let response = sim.router().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let text = String::from_utf8(to_bytes(body, 1 << 20).await.unwrap().to_vec()).unwrap();
+        (parts.status, parts.headers, text)
+    }
+
+    #[tokio::test]
+    async fn home_lists_customers_with_their_signup_buttons() {
+        let sim = sim();
+        let id = sim.add_customer("Bongani");
+
+        let (status, _, html) = get(&sim, "/").await;
+
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            html.contains(&format!(r#"id="open-signup-{id}""#)),
+            "{html}"
+        );
+        assert!(html.contains("Bongani"));
+    }
+
+    #[tokio::test]
+    async fn open_signup_redirects_with_a_customer_jwt_and_the_way_back() {
+        let sim = sim();
+        let id = sim.add_customer("Bongani");
+
+        let (status, headers, _) = get(&sim, &format!("/app/signup/{id}")).await;
+
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let target = Url::parse(headers[LOCATION].to_str().unwrap()).unwrap();
+        assert_eq!(
+            target.as_str().split('?').next(),
+            Some("https://signup.example/base/signup")
+        );
+        let query: std::collections::HashMap<_, _> = target.query_pairs().into_owned().collect();
+        assert_eq!(
+            query["redirectUrl"],
+            format!("http://sim.local:8081/v2/process?customerId={id}")
+        );
+        let key = DecodingKey::from_secret(SimConfig::default().jwt_secret.as_bytes());
+        let claims = jsonwebtoken::decode::<serde_json::Value>(
+            &query["token"],
+            &key,
+            &Validation::default(),
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(claims["customerId"], serde_json::json!(id));
+        let ttl = claims["exp"].as_i64().unwrap() - Utc::now().timestamp();
+        assert!((890..=900).contains(&ttl), "exp is {ttl}s away");
+    }
+
+    #[tokio::test]
+    async fn process_page_shows_the_outcome_and_the_current_subscription() {
+        let sim = sim();
+        let id = sim.add_customer("Bongani");
+        let valid_to = Utc::now() + Duration::days(30);
+        lock(&sim.shared.state).insert_subscription(id, 14, Utc::now(), valid_to, &[]);
+
+        let (_, _, paid) = get(&sim, &format!("/v2/process?customerId={id}&success=true")).await;
+        let (_, _, failed) = get(&sim, "/v2/process?customerId=1&success=false").await;
+
+        assert!(
+            paid.contains(r#"id="outcome""#) && paid.contains(">success=true<"),
+            "{paid}"
+        );
+        assert!(paid.contains("WEB_SIGNUP_FAMILY"));
+        assert!(paid.contains(&valid_to.to_rfc3339_opts(SecondsFormat::Millis, true)));
+        assert!(
+            failed.contains(">success=false<") && failed.contains("no active subscription"),
+            "{failed}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_get_aura_plain_text_404() {
+        let (status, _, text) = get(&sim(), "/v2/subscription/5").await;
+
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(text, "Cannot GET /v2/subscription/5");
     }
 }

@@ -104,36 +104,14 @@ pub(crate) enum CustomerView {
 }
 
 pub(crate) fn customer(c: &Customer, state: &State, view: CustomerView) -> Value {
-    let mut body: Map<String, Value> = c.fields.clone();
-    body.remove("bloodtype");
-    for key in [
-        "imageId",
-        "customerTypeId",
-        "referredByCodeId",
-        "referredByCustomerId",
-    ] {
-        body.insert(key.into(), Value::Null);
-    }
-    for key in [
-        "authOtp",
-        "authOtpValidUntil",
-        "stripeCustomerId",
-        "bloodType",
-    ] {
-        body.insert(key.into(), Value::Null);
-    }
-    body.insert("id".into(), json!(c.id));
-    body.insert("customerSourceId".into(), json!(249));
-    body.insert("auth0UserId".into(), json!(format!("sim-{:08x}", c.id)));
-    body.insert("createdAt".into(), time(&c.created_at));
-    body.insert("updatedAt".into(), time(&c.updated_at));
-
+    let mut body = profile_with_record_fields(c);
     let open: Vec<Value> = state
         .subscriptions
         .values()
         .filter(|s| s.is_open() && s.main.customer_id == c.id)
         .map(|s| subscription(s, true))
         .collect();
+
     match view {
         CustomerView::Registered => {
             body.insert("_search".into(), Value::Null);
@@ -153,6 +131,32 @@ pub(crate) fn customer(c: &Customer, state: &State, view: CustomerView) -> Value
         }
     }
     Value::Object(body)
+}
+
+/// The profile as sent, plus the bookkeeping fields AURA adds; AURA ignores the request's
+/// lower-case `bloodtype` and answers `bloodType: null`, as its examples show.
+fn profile_with_record_fields(c: &Customer) -> Map<String, Value> {
+    let mut body = c.fields.clone();
+    body.remove("bloodtype");
+    let unset = [
+        "imageId",
+        "customerTypeId",
+        "referredByCodeId",
+        "referredByCustomerId",
+        "authOtp",
+        "authOtpValidUntil",
+        "stripeCustomerId",
+        "bloodType",
+    ];
+    for key in unset {
+        body.insert(key.into(), Value::Null);
+    }
+    body.insert("id".into(), json!(c.id));
+    body.insert("customerSourceId".into(), json!(249));
+    body.insert("auth0UserId".into(), json!(format!("sim-{:08x}", c.id)));
+    body.insert("createdAt".into(), time(&c.created_at));
+    body.insert("updatedAt".into(), time(&c.updated_at));
+    body
 }
 
 fn main_links(customer_id: i64, state: &State) -> Vec<Value> {
