@@ -30,6 +30,8 @@ pub struct AppState {
     pub sync: SyncContext,
     /// Wakes this process's idle workers when it enqueues a job itself.
     pub wake: Arc<Notify>,
+    /// Operators, API tokens and the session key of the console.
+    pub admin: Arc<crate::admin::auth::Auth>,
 }
 
 /// A started service: its address, state, and what it takes to stop it.
@@ -73,7 +75,9 @@ pub async fn start(
         plans: Arc::new(config.plans.clone()),
         coverage_margin: config.coverage_margin,
     };
+    crate::metrics::install();
     let state = AppState {
+        admin: Arc::new(crate::admin::auth::Auth::new(&config)),
         tokens: TokenVerifier::new(config.jwt.clone()),
         config: config.clone(),
         store,
@@ -88,7 +92,8 @@ pub async fn start(
     let router = crate::http::router(state.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {
-        let serve = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned());
         if let Err(e) = serve.await {
             warn!(error = %e, "server stopped with an error");
         }
@@ -231,6 +236,12 @@ fn aura_client(
 /// Writes every AURA call to the audit trail, off the caller's path.
 fn call_recorder(store: Store) -> CallRecorder {
     Arc::new(move |call: AuraCallRecord| {
+        crate::metrics::aura_call(
+            call.method,
+            call.path,
+            call.status,
+            call.duration.as_secs_f64(),
+        );
         let store = store.clone();
         let row = AuraCallRow {
             at: crate::store::now_ms(),

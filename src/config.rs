@@ -180,6 +180,7 @@ pub struct Config {
     /// Per-request limit of every AURA call, and of opening its connection.
     pub aura_timeout: Duration,
     pub aura_connect_timeout: Duration,
+    pub admin: AdminConfig,
 }
 
 /// Development defaults that let `cargo run` work offline with nothing configured.
@@ -274,6 +275,7 @@ impl Config {
             sweep_interval: env.duration_or("SWEEP_INTERVAL", "10m")?,
             aura_timeout: env.duration_or("AURA_TIMEOUT", "10s")?,
             aura_connect_timeout: env.duration_or("AURA_CONNECT_TIMEOUT", "2s")?,
+            admin: read_admin(&env, prod)?,
         })
     }
 
@@ -533,6 +535,164 @@ fn read_plans(env: &Env, gateway: &GatewayConfig) -> Result<Vec<PlanConfig>, Con
     ])
 }
 
+/// An operator of the console: a name and the argon2 PHC string of their password.
+#[derive(Clone)]
+pub struct OperatorLogin {
+    pub name: String,
+    pub password_hash: Secret,
+}
+
+impl fmt::Debug for OperatorLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OperatorLogin({}, ***)", self.name)
+    }
+}
+
+/// What an API token may do: read only, or read and act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiRole {
+    Read,
+    Write,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub name: String,
+    pub token: Secret,
+    pub role: ApiRole,
+}
+
+/// The operator console, its API and `/metrics`.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub users: Vec<OperatorLogin>,
+    /// No `ADMIN_USERS` in development: the documented demo operator `admin`/`admin` exists.
+    pub demo_operator: bool,
+    /// Signs session cookies and CSRF tokens; every replica needs the same one.
+    pub session_key: Secret,
+    pub session_ttl: Duration,
+    pub api_tokens: Vec<ApiToken>,
+    /// The header a trusted reverse proxy puts the client address in (its last entry is used).
+    pub client_ip_header: Option<String>,
+    /// When set, `/metrics` wants `Authorization: Bearer` with it.
+    pub metrics_token: Option<Secret>,
+}
+
+fn read_admin(env: &Env, prod: bool) -> Result<AdminConfig, ConfigError> {
+    let users = match env.get("ADMIN_USERS") {
+        Some(raw) => parse_admin_users(&raw).map_err(|p| bad("ADMIN_USERS", p))?,
+        None => Vec::new(),
+    };
+    let session_key = match env.get("ADMIN_SESSION_KEY") {
+        Some(key) if key.len() < 32 => {
+            return Err(bad(
+                "ADMIN_SESSION_KEY",
+                "too short (32 characters at least)",
+            ));
+        }
+        Some(key) => Secret::new(key),
+        None if prod && !users.is_empty() => {
+            return Err(bad(
+                "ADMIN_SESSION_KEY",
+                "required with ADMIN_USERS when APP_ENV=production (the same on every replica)",
+            ));
+        }
+        None => Secret::new(hex::encode(rand::random::<[u8; 32]>())),
+    };
+    let api_tokens = match env.get("ADMIN_API_TOKENS") {
+        Some(raw) => parse_api_tokens(&raw, prod).map_err(|p| bad("ADMIN_API_TOKENS", p))?,
+        None => Vec::new(),
+    };
+    Ok(AdminConfig {
+        demo_operator: users.is_empty() && !prod,
+        users,
+        session_key,
+        session_ttl: env.duration_or("ADMIN_SESSION_TTL", "8h")?,
+        api_tokens,
+        client_ip_header: env
+            .get("ADMIN_CLIENT_IP_HEADER")
+            .map(|h| h.to_ascii_lowercase()),
+        metrics_token: env.get("METRICS_TOKEN").map(Secret::new),
+    })
+}
+
+/// `name:$argon2id$...` pairs separated by commas. A PHC string has commas of its own
+/// (`m=19456,t=2,p=1`), so a new pair starts only where a piece reads `name:$`.
+fn parse_admin_users(raw: &str) -> Result<Vec<OperatorLogin>, String> {
+    let mut entries: Vec<String> = Vec::new();
+    for piece in raw.split(',').map(str::trim) {
+        let starts_entry = piece
+            .split_once(':')
+            .is_some_and(|(name, rest)| is_name(name) && rest.starts_with('$'));
+        match entries.last_mut() {
+            Some(last) if !starts_entry => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => entries.push(piece.to_owned()),
+        }
+    }
+    let mut users: Vec<OperatorLogin> = Vec::new();
+    for entry in entries.iter().filter(|e| !e.is_empty()) {
+        let Some((name, hash)) = entry.split_once(':').filter(|(n, _)| is_name(n)) else {
+            return Err("expected name:argon2-hash pairs, comma-separated".into());
+        };
+        if argon2::PasswordHash::new(hash).is_err() {
+            return Err(format!(
+                "the hash of {name:?} is not an argon2 PHC string (make one with `aura-signup hash-password`)"
+            ));
+        }
+        if users.iter().any(|u| u.name == name) {
+            return Err(format!("{name:?} is listed twice"));
+        }
+        users.push(OperatorLogin {
+            name: name.to_owned(),
+            password_hash: Secret::new(hash),
+        });
+    }
+    Ok(users)
+}
+
+/// `name:token` or `name:token:read` pairs, comma-separated; without `:read` a token may act.
+fn parse_api_tokens(raw: &str, prod: bool) -> Result<Vec<ApiToken>, String> {
+    let mut tokens: Vec<ApiToken> = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut parts = entry.split(':');
+        let (Some(name), Some(token)) = (parts.next(), parts.next()) else {
+            return Err("expected name:token pairs, comma-separated".into());
+        };
+        let role = match parts.next() {
+            None | Some("write") => ApiRole::Write,
+            Some("read") => ApiRole::Read,
+            Some(_) => return Err(format!("{name:?}: the role is read or write")),
+        };
+        if !is_name(name) || token.is_empty() || parts.next().is_some() {
+            return Err("expected name:token pairs, comma-separated".into());
+        }
+        if prod && token.len() < 32 {
+            return Err(format!(
+                "{name:?}: token too short for production (32 characters at least)"
+            ));
+        }
+        if tokens.iter().any(|t| t.name == name) {
+            return Err(format!("{name:?} is listed twice"));
+        }
+        tokens.push(ApiToken {
+            name: name.to_owned(),
+            token: Secret::new(token),
+            role,
+        });
+    }
+    Ok(tokens)
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
 fn parse_base_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
     let url =
         Url::parse(raw.trim()).map_err(|e| bad(var, format!("{raw:?} is not a URL ({e})")))?;
@@ -652,6 +812,61 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.var, "PUBLIC_BASE_URL");
+    }
+
+    #[test]
+    fn admin_users_keep_the_commas_inside_their_hashes() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$qx6Q1bWQxZ3mWbK7nHJ5Qd6rYm0n0rUGJ6x3mM8o0uI";
+        let c = config(&[("ADMIN_USERS", &format!("alice:{hash}, bob:{hash}"))]).unwrap();
+        let names: Vec<&str> = c.admin.users.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        assert_eq!(c.admin.users[1].password_hash.expose(), hash);
+        assert!(!c.admin.demo_operator);
+        assert!(!format!("{c:?}").contains("argon2id"));
+    }
+
+    #[test]
+    fn malformed_admin_settings_name_their_variable() {
+        for (var, value) in [
+            ("ADMIN_USERS", "alice"),
+            ("ADMIN_USERS", "alice:plaintext"),
+            ("ADMIN_SESSION_KEY", "short"),
+            ("ADMIN_SESSION_TTL", "forever"),
+            ("ADMIN_API_TOKENS", "ops"),
+            ("ADMIN_API_TOKENS", "ops:t:admin"),
+            ("ADMIN_API_TOKENS", "ops:a,ops:b"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_demo_operator_exists_only_in_development_without_admin_users() {
+        assert!(config(&[]).unwrap().admin.demo_operator);
+        let prod = [
+            ("APP_ENV", "production"),
+            ("PUBLIC_BASE_URL", "https://pay.example"),
+            ("AURA_API_URL", "https://aura.example"),
+            ("AURA_CLIENT_ID", "id"),
+            ("AURA_CLIENT_SECRET", "secret"),
+            ("AURA_JWT_SECRET", "0123456789abcdef0123"),
+            ("REDIRECT_ALLOWED_ORIGINS", "https://app.example"),
+            ("STRIPE_SECRET_KEY", "sk_test_1"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_1"),
+            ("STRIPE_PRICE_SINGLE", "p1"),
+            ("STRIPE_PRICE_FAMILY", "p2"),
+        ];
+        let c = config(&prod).unwrap();
+        assert!(!c.admin.demo_operator && c.admin.users.is_empty());
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$qx6Q1bWQxZ3mWbK7nHJ5Qd6rYm0n0rUGJ6x3mM8o0uI";
+        let users = format!("alice:{hash}");
+        let mut with_users = prod.to_vec();
+        with_users.push(("ADMIN_USERS", &users));
+        assert_eq!(config(&with_users).unwrap_err().var, "ADMIN_SESSION_KEY");
+        with_users.push(("ADMIN_API_TOKENS", "ops:short"));
+        with_users.push(("ADMIN_SESSION_KEY", "0123456789abcdef0123456789abcdef"));
+        assert_eq!(config(&with_users).unwrap_err().var, "ADMIN_API_TOKENS");
     }
 
     #[test]

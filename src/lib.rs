@@ -7,8 +7,10 @@
 //! - [`aura`]: the one client for AURA's API; [`aura_sim`]: a faithful simulator of it;
 //! - [`gateway`]: the payment gateway seam (Stripe, and the built-in sandbox);
 //! - [`store`]: Postgres or SQLite; [`http`]: the router and cross-cutting layers;
+//! - [`admin`]: the operator console and API; [`metrics`]: Prometheus metrics;
 //! - [`config`]: every setting, typed and validated; [`app`]: start-up and shutdown.
 
+pub mod admin;
 pub mod app;
 pub mod aura;
 pub mod aura_sim;
@@ -16,6 +18,7 @@ pub mod config;
 pub mod domain;
 pub mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod signup;
 pub mod store;
 pub mod sync;

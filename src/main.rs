@@ -44,6 +44,8 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Read a password from standard input and print its argon2 hash, for `ADMIN_USERS`.
+    HashPassword,
     /// Move a sandbox subscription's test clock (the sandbox gateway only).
     Sandbox {
         #[arg(value_enum)]
@@ -63,6 +65,9 @@ enum SandboxAction {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::HashPassword) = cli.command {
+        return hash_password();
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -93,6 +98,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::AuraSim { bind } => aura_sim::run_standalone(bind, sim_config(&config)?).await,
         Command::Resync { customer, all } => resync(config, customer, all).await,
+        Command::HashPassword => Ok(()),
         Command::Sandbox {
             action,
             subscription,
@@ -195,4 +201,21 @@ async fn sandbox_clock(
         None => anyhow::bail!("no sandbox subscription {subscription}"),
     }
     Ok(())
+}
+
+/// `printf '%s' 'the password' | aura-signup hash-password` prints the PHC string to put after
+/// `name:` in `ADMIN_USERS`. One line is read; its line ending is not part of the password.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        eprintln!("error: could not read the password from standard input");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("error: the password is empty");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", aura_signup::admin::auth::hash_password(password));
+    ExitCode::SUCCESS
 }

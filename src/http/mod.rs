@@ -52,6 +52,9 @@ pub fn router(state: AppState) -> Router {
             get(sandbox_pages::show).post(sandbox_pages::pay),
         )
         .route("/webhooks/stripe", post(intake::stripe))
+        .route("/metrics", get(crate::metrics::scrape))
+        // The operator console (/admin) and the API (/api/v1): listed in `admin::router`.
+        .merge(crate::admin::router())
         .fallback(not_found)
         .with_state(state)
         .layer(
@@ -70,6 +73,7 @@ pub fn router(state: AppState) -> Router {
                         .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::from_fn(crate::metrics::track))
                 .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,

@@ -2,6 +2,7 @@
 //! and the same meaning on both. Times are milliseconds since the epoch in BIGINT columns, so
 //! no query depends on a backend's date types. Queries live beside the table they touch.
 
+mod admin;
 mod aura_calls;
 mod events;
 mod jobs;
@@ -18,6 +19,10 @@ use sqlx::{
     migrate::Migrator,
 };
 
+pub use admin::{
+    ActionRow, Attention, Change, DeadJob, EXPORT_LIMIT, MappingFilter, MappingRow, NewAction,
+    SortKey,
+};
 pub use aura_calls::AuraCallRow;
 pub use events::{NewEvent, StoredEvent};
 pub use jobs::{ClaimedJob, JobRow, NOTIFY_CHANNEL, SYNC_SUBSCRIPTION};

@@ -135,10 +135,14 @@ impl Worker {
     ) -> Result<(), sqlx::Error> {
         let store = &self.ctx.store;
         match result {
-            Ok(()) => store.complete_job(job, &self.id).await,
+            Ok(()) => {
+                crate::metrics::sync_job("done");
+                store.complete_job(job, &self.id).await
+            }
             Err(SyncError::Retryable(why)) if (job.attempts as u32) < self.options.max_attempts => {
                 let delay = self.backoff(job.attempts as usize);
                 warn!(job = job.id, attempts = job.attempts, retry_in_ms = delay.as_millis() as u64, error = %why, "sync failed; will retry");
+                crate::metrics::sync_job("retry");
                 let _ = store.record_sync_error(&job.key, &why).await;
                 store
                     .fail_job(
@@ -151,6 +155,7 @@ impl Worker {
             }
             Err(e) => {
                 error!(job = job.id, attempts = job.attempts, error = %e, "sync failed; parked as dead for an operator");
+                crate::metrics::sync_job("dead");
                 let _ = store.record_sync_error(&job.key, &e.to_string()).await;
                 store.fail_job(job, &self.id, &e.to_string(), None).await
             }

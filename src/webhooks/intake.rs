@@ -48,6 +48,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         chrono::Utc::now().timestamp(),
     ) {
         warn!(reason = %e, "webhook refused: signature");
+        crate::metrics::webhook_event("unknown", "refused");
         return reply(
             StatusCode::BAD_REQUEST,
             json!({"error": format!("signature verification failed: {e}")}),
@@ -58,6 +59,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Ok(event) => event,
         Err(EventError::Malformed(why)) => {
             warn!(reason = %why, "webhook refused: not an event");
+            crate::metrics::webhook_event("unknown", "malformed");
             return reply(
                 StatusCode::BAD_REQUEST,
                 json!({"error": format!("not a Stripe event: {why}")}),
@@ -70,6 +72,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }) => {
             // A type we handle whose payload we cannot read: a 5xx makes Stripe retry after a fix.
             error!(event = %event_id, event_type = %event_type, reason = %reason, alert = true, "webhook of a handled type could not be read");
+            crate::metrics::webhook_event(&event_type, "unreadable");
             return reply(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"error": "event could not be read; it will be retried"}),
@@ -106,6 +109,12 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
     };
     match state.store.record_event(&new).await {
         Ok(fresh) => {
+            let counted = match (fresh, outcome) {
+                (false, _) => "duplicate",
+                (true, Some(_)) => "ignored",
+                (true, None) => "accepted",
+            };
+            crate::metrics::webhook_event(&event.event_type, counted);
             if fresh && outcome.is_none() {
                 state.wake.notify_waiters();
             }
@@ -116,6 +125,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
         Err(e) => {
             error!(error = %e, "webhook could not be stored");
+            crate::metrics::webhook_event(&event.event_type, "not_stored");
             reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"error": "not stored; please retry"}),
