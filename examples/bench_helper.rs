@@ -95,7 +95,10 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let events = read_events(&events)?;
             let total = (rate * seconds) as usize;
-            anyhow::ensure!(events.len() >= total, "need {total} events for unique sends");
+            anyhow::ensure!(
+                events.len() >= total,
+                "need {total} events for unique sends"
+            );
             let requests = events.into_iter().take(total).collect();
             let report = constant_rate(&url, requests, rate, in_flight).await?;
             println!("{}", report.line());
@@ -347,7 +350,8 @@ async fn register_customers(
     let mut ids = Vec::with_capacity(count as usize);
     for i in 0..count {
         let mobile = format!("+2783{run:05}{i:05}");
-        let body = json!({"customer": {"name": "Bench", "surname": format!("{i}"), "mobile": mobile}});
+        let body =
+            json!({"customer": {"name": "Bench", "surname": format!("{i}"), "mobile": mobile}});
         let answer: Value = http
             .post(format!("{sim}/v2/customers"))
             .bearer_auth(&bearer)

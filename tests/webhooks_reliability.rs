@@ -197,7 +197,10 @@ async fn fifty_deliveries_of_one_event_twenty_five_at_once_make_one_aura_effect(
 
     rig.aura_valid_to(customer, now_end(&sub) + MARGIN).await;
     rig.settled(&id).await;
-    let stored = rig.store().events_for_subscriptions(&[id.clone()]).await;
+    let stored = rig
+        .store()
+        .events_for_subscriptions(std::slice::from_ref(&id))
+        .await;
     assert_eq!(stored.unwrap().len(), 1);
     rig.only_aura_subscription(customer);
     assert_eq!(
@@ -236,7 +239,7 @@ async fn same_event_while_aura_fails_is_acknowledged_kept_unprocessed_and_retrie
 
     let events = rig
         .store()
-        .events_for_subscriptions(&[id.clone()])
+        .events_for_subscriptions(std::slice::from_ref(&id))
         .await
         .unwrap();
     assert_eq!(events.len(), 1);
@@ -251,7 +254,7 @@ async fn same_event_while_aura_fails_is_acknowledged_kept_unprocessed_and_retrie
     rig.settled(&id).await;
     let events = rig
         .store()
-        .events_for_subscriptions(&[id.clone()])
+        .events_for_subscriptions(std::slice::from_ref(&id))
         .await
         .unwrap();
     assert!(events[0].processed_at.is_some(), "{:?}", events[0]);
@@ -285,7 +288,7 @@ async fn unknown_event_types_are_acknowledged_logged_and_change_nothing() {
     }
     let events = rig
         .store()
-        .events_for_subscriptions(&[id.clone()])
+        .events_for_subscriptions(std::slice::from_ref(&id))
         .await
         .unwrap();
     assert_eq!(events.len(), 2);
