@@ -230,6 +230,33 @@ async fn subscription_in_the_older_api_shape_takes_its_period_end_from_the_subsc
     let sub = gateway.subscription("sub_legacy").await.unwrap();
 
     assert_eq!(sub.status, SubscriptionStatus::PastDue);
+    assert_eq!(
+        sub.paid_through,
+        DateTime::from_timestamp(period_end - 30 * 86_400, 0),
+        "past due: paid through the start of the running period"
+    );
+
+    stub.set_subscription("sub_legacy", "active", period_end, false, None);
+    stub.use_legacy_period_shape("sub_legacy");
+    let sub = gateway.subscription("sub_legacy").await.unwrap();
+    assert_eq!(sub.paid_through, DateTime::from_timestamp(period_end, 0));
+}
+
+#[tokio::test]
+async fn the_latest_invoice_is_asked_for_and_a_renewal_still_owed_is_not_paid_for() {
+    let (stub, gateway) = setup().await;
+    let period_end = stripe_stub::now() + 30 * 86_400;
+    stub.set_subscription("sub_billed", "active", period_end, false, None);
+    stub.set_latest_invoice("sub_billed", "draft");
+
+    let sub = gateway.subscription("sub_billed").await.unwrap();
+    assert_eq!(
+        sub.paid_through,
+        DateTime::from_timestamp(period_end - 30 * 86_400, 0)
+    );
+
+    stub.set_latest_invoice("sub_billed", "paid");
+    let sub = gateway.subscription("sub_billed").await.unwrap();
     assert_eq!(sub.paid_through, DateTime::from_timestamp(period_end, 0));
 }
 

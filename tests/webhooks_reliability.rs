@@ -459,9 +459,23 @@ async fn failed_payment_then_past_due_keeps_valid_to_and_a_later_payment_extends
     let paid_end = now() + 5 * DAY;
     let (customer, id, _) = covered_customer(&rig, paid_end).await;
 
-    // Stripe rolls the period forward when it bills the renewal, paid or not.
+    // Stripe rolls the period forward when it bills the renewal, an hour before it charges.
     let next_end = paid_end + 30 * DAY;
+    let sub = gateway_subscription(&rig.stub, &id, customer, "active", next_end);
+    rig.stub.set_latest_invoice(&id, "draft");
+    rig.deliver(&rig.stub.event("customer.subscription.updated", sub))
+        .await;
+    rig.settled(&id).await;
+    let aura = rig.only_aura_subscription(customer);
+    assert_eq!(
+        aura.valid_to.timestamp(),
+        paid_end + MARGIN,
+        "a renewal not yet charged extends nothing"
+    );
+
+    // The charge fails and another attempt is scheduled.
     gateway_subscription(&rig.stub, &id, customer, "past_due", next_end);
+    rig.stub.set_latest_invoice(&id, "open");
     rig.deliver(
         &rig.stub
             .event("invoice.payment_failed", failed_invoice(&id)),
@@ -478,8 +492,8 @@ async fn failed_payment_then_past_due_keeps_valid_to_and_a_later_payment_extends
     assert_eq!(effects(&rig.sim().calls()).cancels, 0);
 
     gateway_subscription(&rig.stub, &id, customer, "active", next_end);
-    rig.deliver(&rig.stub.event("invoice.paid", invoice_for(&id)))
-        .await;
+    let paid = rig.stub.set_latest_invoice(&id, "paid");
+    rig.deliver(&rig.stub.event("invoice.paid", paid)).await;
     rig.aura_valid_to(customer, next_end + MARGIN).await;
     assert_eq!(
         effects(&rig.sim().calls()),

@@ -100,7 +100,8 @@ pub struct GatewaySubscription {
     pub id: String,
     pub gateway_customer: String,
     pub status: SubscriptionStatus,
-    /// The end of the period that has been paid for (Stripe: the item's `current_period_end`).
+    /// The end of what has been paid for: the running period's end while nothing for it is
+    /// owed, else its start (a renewal billed but not paid is not coverage).
     pub paid_through: Option<DateTime<Utc>>,
     pub cancel_at_period_end: bool,
     /// Why it ended, when it has: Stripe's `cancellation_details.reason`.

@@ -183,8 +183,11 @@ impl StripeGateway {
         subscription_id: &str,
     ) -> Result<GatewaySubscription, GatewayError> {
         ensure_stripe_id(subscription_id)?;
+        // The latest invoice comes expanded: whether it is still owed decides what is paid.
         let body = self
-            .get_json(&format!("v1/subscriptions/{subscription_id}"))
+            .get_json(&format!(
+                "v1/subscriptions/{subscription_id}?expand%5B%5D=latest_invoice"
+            ))
             .await?;
         let subscription = read_subscription(&body)
             .map_err(|reason| unreadable("retrieve subscription", &reason))?;
@@ -264,17 +267,18 @@ fn read_subscription(body: &Value) -> Result<GatewaySubscription, String> {
         .map(Vec::as_slice)
         .unwrap_or_default();
 
-    let paid_through = period_end(body, items);
+    let period = current_period(body, items);
     let period_optional = matches!(
         status,
         SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
     );
-    if paid_through.is_none() && !period_optional {
+    if period.is_none() && !period_optional {
         return Err(format!(
             "a {} subscription without current_period_end on its items or itself",
             status.as_str()
         ));
     }
+    let paid_through = period.and_then(|p| paid_through(&status, body.get("latest_invoice"), p));
 
     let price_id = items.first().and_then(|item| {
         expandable_id(item.get("price")).or_else(|| expandable_id(item.get("plan")))
@@ -296,21 +300,57 @@ fn read_subscription(body: &Value) -> Result<GatewaySubscription, String> {
     })
 }
 
-/// The end of the paid period: the latest item `current_period_end` (current API versions),
-/// else the subscription's own (older versions). Zero, negative or missing values are never
-/// turned into a date, so no 1970 "paid through" can appear.
-fn period_end(body: &Value, items: &[Value]) -> Option<DateTime<Utc>> {
-    let from_items = items
+/// The billing period now running, as `(start, end)`: the item whose period ends last
+/// (current API versions), else the subscription's own (older versions). Zero, negative or
+/// missing values are never turned into a date, so no 1970 "paid through" can appear.
+fn current_period(body: &Value, items: &[Value]) -> Option<(Option<DateTime<Utc>>, DateTime<Utc>)> {
+    let seconds =
+        |holder: &Value, field: &str| holder.get(field).and_then(Value::as_i64).filter(|t| *t > 0);
+    let holder = items
         .iter()
-        .filter_map(|item| item.get("current_period_end").and_then(Value::as_i64))
-        .filter(|t| *t > 0)
-        .max();
-    let seconds = from_items.or_else(|| {
-        body.get("current_period_end")
-            .and_then(Value::as_i64)
-            .filter(|t| *t > 0)
-    })?;
-    DateTime::from_timestamp(seconds, 0)
+        .filter(|item| seconds(item, "current_period_end").is_some())
+        .max_by_key(|item| seconds(item, "current_period_end"))
+        .unwrap_or(body);
+    let end = DateTime::from_timestamp(seconds(holder, "current_period_end")?, 0)?;
+    let start =
+        seconds(holder, "current_period_start").and_then(|t| DateTime::from_timestamp(t, 0));
+    Some((start, end))
+}
+
+/// The end of what the customer has paid for. Stripe moves a subscription into its next
+/// period when it bills the renewal, before the invoice is paid and whether or not it ever
+/// is, so the running period counts as paid only while the subscription is active (or in a
+/// trial) and its latest invoice is not still owed. Otherwise (a renewal waiting to be
+/// charged, `past_due`, `unpaid`, `paused`, a status never seen) the customer has paid
+/// through the start of the running period, and coverage is not extended for it.
+fn paid_through(
+    status: &SubscriptionStatus,
+    latest_invoice: Option<&Value>,
+    (start, end): (Option<DateTime<Utc>>, DateTime<Utc>),
+) -> Option<DateTime<Utc>> {
+    use SubscriptionStatus as S;
+    match status {
+        S::Active | S::Trialing if !invoice_owed(latest_invoice) => Some(end),
+        S::Canceled | S::IncompleteExpired => Some(end),
+        _ => start,
+    }
+}
+
+/// Whether an expanded latest invoice still waits for money. An unexpanded id says nothing
+/// either way and is taken as settled, as Stripe's `active` status says.
+fn invoice_owed(invoice: Option<&Value>) -> bool {
+    let Some(invoice) = invoice.filter(|i| i.is_object()) else {
+        return false;
+    };
+    let unsettled = matches!(
+        invoice.get("status").and_then(Value::as_str),
+        Some("draft" | "open" | "uncollectible")
+    );
+    let remaining = invoice
+        .get("amount_remaining")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    unsettled && remaining > 0
 }
 
 fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -472,6 +512,55 @@ mod tests {
         assert_eq!(
             read.paid_through,
             DateTime::from_timestamp(1_900_000_000, 0)
+        );
+    }
+
+    #[test]
+    fn a_past_due_or_unpaid_subscription_is_paid_through_the_start_of_its_running_period() {
+        for status in [
+            "past_due",
+            "unpaid",
+            "paused",
+            "incomplete",
+            "something_new",
+        ] {
+            let mut sub = subscription(Some(1_800_000_000), None);
+            sub["items"]["data"][0]["current_period_start"] = json!(1_797_400_000);
+            sub["status"] = json!(status);
+            let read = read_subscription(&sub).unwrap();
+            assert_eq!(
+                read.paid_through,
+                DateTime::from_timestamp(1_797_400_000, 0),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_active_subscription_whose_renewal_is_still_owed_is_paid_through_the_period_start() {
+        let mut sub = subscription(Some(1_800_000_000), None);
+        sub["items"]["data"][0]["current_period_start"] = json!(1_797_400_000);
+        for (status, remaining, paid_through) in [
+            ("draft", 9900, 1_797_400_000),
+            ("open", 9900, 1_797_400_000),
+            ("uncollectible", 9900, 1_797_400_000),
+            ("open", 0, 1_800_000_000),
+            ("paid", 0, 1_800_000_000),
+            ("void", 0, 1_800_000_000),
+        ] {
+            sub["latest_invoice"] = json!({ "id": "in_1", "object": "invoice", "status": status, "amount_remaining": remaining });
+            let read = read_subscription(&sub).unwrap();
+            assert_eq!(
+                read.paid_through,
+                DateTime::from_timestamp(paid_through, 0),
+                "{status} {remaining}"
+            );
+        }
+        sub["latest_invoice"] = json!("in_1");
+        let read = read_subscription(&sub).unwrap();
+        assert_eq!(
+            read.paid_through,
+            DateTime::from_timestamp(1_800_000_000, 0)
         );
     }
 

@@ -200,12 +200,20 @@ fn invoice_subscription(object: Option<&Value>) -> Result<Found, String> {
         }
     }
 
-    // A one-off invoice (billing_reason `manual`) belongs to no subscription and is not ours;
-    // any other invoice without a readable subscription is a shape we do not understand.
-    match object.get("billing_reason").and_then(Value::as_str) {
-        Some("manual") => Ok(Found::Ignored(None)),
-        _ => Err("no subscription under subscription, parent.subscription_details or lines".into()),
+    // Only subscription invoices are ours. One that says it bills a subscription (by its
+    // billing reason or its parent) but names none is a shape we do not understand; any other
+    // (a one-off `manual` invoice, a quote, pending items, a reason Stripe adds later) belongs
+    // to no subscription and is acknowledged without effect.
+    let reason = object.get("billing_reason").and_then(Value::as_str);
+    let parent = object.pointer("/parent/type").and_then(Value::as_str);
+    let bills_a_subscription = reason.is_none_or(|r| r.starts_with("subscription"))
+        || parent == Some("subscription_details");
+    if bills_a_subscription {
+        return Err(
+            "no subscription under subscription, parent.subscription_details or lines".into(),
+        );
     }
+    Ok(Found::Ignored(None))
 }
 
 /// For event types we do not act on: whatever subscription is plainly visible, for the log.
@@ -429,6 +437,33 @@ mod tests {
             let err = summarise(&event("invoice.paid", old_invoice(weird.clone()))).unwrap_err();
             assert!(matches!(err, EventError::Unreadable { .. }), "{weird}");
         }
+    }
+
+    #[test]
+    fn invoices_billing_something_other_than_a_subscription_are_not_handled() {
+        for reason in [
+            "quote_accept",
+            "automatic_pending_invoice_item_invoice",
+            "new_in_2031",
+        ] {
+            let mut invoice = old_invoice(json!(null));
+            invoice["billing_reason"] = json!(reason);
+            let summary = summarise(&event("invoice.paid", invoice)).unwrap();
+            assert!(!summary.handled, "{reason}");
+        }
+    }
+
+    #[test]
+    fn an_invoice_without_a_billing_reason_or_with_a_subscription_parent_must_name_it() {
+        let mut invoice = old_invoice(json!(null));
+        invoice.as_object_mut().unwrap().remove("billing_reason");
+        assert!(summarise(&event("invoice.paid", invoice)).is_err());
+
+        let mut invoice = new_invoice("sub_x");
+        invoice["billing_reason"] = json!("manual");
+        invoice["parent"]["subscription_details"]["subscription"] = json!(null);
+        invoice["lines"]["data"][0]["parent"] = json!(null);
+        assert!(summarise(&event("invoice.paid", invoice)).is_err());
     }
 
     #[test]

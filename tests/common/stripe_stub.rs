@@ -86,6 +86,7 @@ struct StubState {
     /// Idempotency key -> (the form it came with, the response body first given).
     idempotent: HashMap<String, (BTreeMap<String, String>, Value)>,
     subscriptions: HashMap<String, Value>,
+    invoices: HashMap<String, Value>,
     requests: Vec<RecordedRequest>,
     fault: Option<Fault>,
 }
@@ -231,6 +232,33 @@ impl StripeStub {
                 .and_then(|item| item.remove(field));
             subscription[field] = value.unwrap_or(Value::Null);
         }
+    }
+
+    /// Bills a subscription's running period: a new invoice in `status` (`draft`, `open`,
+    /// `paid`, ...) becomes its `latest_invoice`, still owing the whole amount unless paid.
+    /// Returns the invoice, for the events that carry it.
+    pub fn set_latest_invoice(&self, subscription: &str, status: &str) -> Value {
+        let mut state = self.state();
+        let id = state.next_id("in");
+        let mut invoice = fixture("invoice");
+        let due = invoice["amount_due"].as_i64().unwrap_or(1000);
+        invoice["id"] = json!(id);
+        invoice["status"] = json!(status);
+        invoice["billing_reason"] = json!("subscription_cycle");
+        invoice["amount_remaining"] = json!(if status == "paid" { 0 } else { due });
+        invoice["amount_paid"] = json!(if status == "paid" { due } else { 0 });
+        invoice["parent"] = json!({
+            "quote_details": null,
+            "subscription_details": { "metadata": {}, "subscription": subscription },
+            "type": "subscription_details"
+        });
+        let body = state
+            .subscriptions
+            .get_mut(subscription)
+            .unwrap_or_else(|| panic!("no subscription {subscription}"));
+        body["latest_invoice"] = json!(id);
+        state.invoices.insert(id, invoice.clone());
+        invoice
     }
 
     /// Replaces a subscription's whole body, for shapes the other controls do not make.
@@ -553,10 +581,23 @@ async fn retrieve_subscription(
         return response;
     }
     let state = state.lock().expect("stub state lock");
-    match state.subscriptions.get(&id) {
-        Some(subscription) => Json(subscription.clone()).into_response(),
-        None => missing("subscription", &id),
+    let Some(mut subscription) = state.subscriptions.get(&id).cloned() else {
+        return missing("subscription", &id);
+    };
+    if expands(&uri, "latest_invoice")
+        && let Some(invoice) = subscription["latest_invoice"]
+            .as_str()
+            .and_then(|id| state.invoices.get(id))
+    {
+        subscription["latest_invoice"] = invoice.clone();
     }
+    Json(subscription).into_response()
+}
+
+/// Whether the query asks for `field` expanded (`expand[]=field`, as Stripe takes it).
+fn expands(uri: &Uri, field: &str) -> bool {
+    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .any(|(k, v)| k == "expand[]" && v == field)
 }
 
 async fn unknown_route(
