@@ -251,6 +251,31 @@ async fn wrong_passwords_get_429_after_five_failures_on_sqlite() {
     wrong_passwords_get_429_after_five_failures(Backend::Sqlite).await;
 }
 
+#[tokio::test]
+async fn wrong_passwords_sent_in_parallel_get_no_more_than_five_tries() {
+    let app = console_app(Backend::Postgres, &[]).await;
+    let guesses = (0..12).map(|n| {
+        let app = &app;
+        async move {
+            let client = browser();
+            try_login(app, &client, "admin", &format!("guess {n}"))
+                .await
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let tried = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(tried <= 5, "{statuses:?}");
+    assert_eq!(tried + limited, 12, "{statuses:?}");
+}
+
 async fn an_operator_sees_the_customer_covered_with_the_whole_timeline(backend: Backend) {
     let app = console_app(backend, &[]).await;
     let (customer, subscription) = signed_up(&app, "family").await;

@@ -25,6 +25,7 @@ on_both_backends!(
     coverage_in_sql_agrees_with_its_definition,
     mapping_finds_rows_by_any_id,
     mapping_filters_by_coverage_sorts_and_pages,
+    every_sort_key_orders_the_mapping_and_coverage_sorts_worst_first,
     attention_lists_paying_uncovered_and_covered_unpaid_and_dead_jobs,
     reviving_a_dead_job_makes_it_due_and_is_recorded,
     an_action_that_does_not_apply_changes_and_records_nothing,
@@ -196,6 +197,52 @@ async fn mapping_filters_by_coverage_sorts_and_pages(backend: Backend) {
     );
 }
 
+async fn every_sort_key_orders_the_mapping_and_coverage_sorts_worst_first(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    let now = now_ms();
+    subscription(
+        &store,
+        "sub_covered",
+        1,
+        "active",
+        Some((AuraState::Active, now + DAY)),
+    )
+    .await;
+    subscription(&store, "sub_pending", 2, "active", None).await;
+    subscription(&store, "sub_lapsed", 3, "canceled", None).await;
+    subscription(&store, "sub_failed", 4, "active", None).await;
+    kill_job(&store, "sub_failed").await;
+
+    for sort in SortKey::ALL {
+        for descending in [false, true] {
+            let f = MappingFilter {
+                sort,
+                descending,
+                ..Default::default()
+            };
+            let (rows, total) = store.mapping(&f, now, 50, 0).await.unwrap();
+            assert_eq!((rows.len(), total), (4, 4), "{sort:?} {descending}");
+        }
+    }
+    let by_coverage = |descending| MappingFilter {
+        sort: SortKey::Coverage,
+        descending,
+        ..Default::default()
+    };
+    let order = |rows: Vec<aura_signup::store::MappingRow>| -> Vec<Coverage> {
+        rows.iter().map(|r| r.coverage).collect()
+    };
+    let (rows, _) = store
+        .mapping(&by_coverage(false), now, 50, 0)
+        .await
+        .unwrap();
+    assert_eq!(order(rows), Coverage::WORST_FIRST);
+    let (rows, _) = store.mapping(&by_coverage(true), now, 50, 0).await.unwrap();
+    let mut best_first = Coverage::WORST_FIRST;
+    best_first.reverse();
+    assert_eq!(order(rows), best_first);
+}
+
 async fn attention_lists_paying_uncovered_and_covered_unpaid_and_dead_jobs(backend: Backend) {
     let (store, _db) = open(backend).await;
     let now = now_ms();
@@ -362,12 +409,12 @@ async fn login_failures_are_counted_per_scope_within_the_window(backend: Backend
     let long_ago = now_ms() - DAY;
     for _ in 0..3 {
         store
-            .record_login_failure(&["name:alice", "ip:1.2.3.4"], long_ago)
+            .record_login_attempt(&["name:alice", "ip:1.2.3.4"], long_ago)
             .await
             .unwrap();
     }
     store
-        .record_login_failure(&["name:bob", "ip:1.2.3.4"], long_ago)
+        .record_login_attempt(&["name:bob", "ip:1.2.3.4"], long_ago)
         .await
         .unwrap();
     let since = now_ms() - 60_000;
@@ -388,6 +435,19 @@ async fn login_failures_are_counted_per_scope_within_the_window(backend: Backend
             .await
             .unwrap(),
         0
+    );
+    let good = store
+        .record_login_attempt(&["name:dave", "ip:1.2.3.4"], long_ago)
+        .await
+        .unwrap();
+    store.forget_login_attempt(&good).await.unwrap();
+    assert_eq!(
+        store
+            .login_failures(&["name:dave", "ip:1.2.3.4"], since)
+            .await
+            .unwrap(),
+        4,
+        "a good login takes its own attempt back"
     );
     store.clear_login_failures("name:alice").await.unwrap();
     assert_eq!(

@@ -129,8 +129,10 @@ pub struct LoginForm {
     password: String,
 }
 
-/// Refused before any password is checked: a missing form token (403), or too many failures
-/// for the name or the address (429). Only then is the password compared.
+/// Refused before any password is checked: a missing form token (403), or too many attempts
+/// for the name or the address (429). Only then is the password compared. Each attempt counts
+/// as a failure from before the comparison until it succeeds, so guesses sent in parallel
+/// cannot all pass the limit while the comparisons run.
 pub async fn login(
     State(state): State<AppState>,
     parts: Parts,
@@ -147,7 +149,8 @@ pub async fn login(
     ];
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let since = now_ms() - LOGIN_WINDOW_MS;
-    if state.store.login_failures(&scopes, since).await? >= LOGIN_LIMIT {
+    let attempt = state.store.record_login_attempt(&scopes, since).await?;
+    if state.store.login_failures(&scopes, since).await? > LOGIN_LIMIT {
         crate::metrics::login("limited");
         let mut response = login_page(
             &state,
@@ -161,7 +164,6 @@ pub async fn login(
         return Ok(response);
     }
     if !state.admin.check_password(&name, &form.password).await {
-        state.store.record_login_failure(&scopes, since).await?;
         crate::metrics::login("refused");
         return Ok(login_page(
             &state,
@@ -170,6 +172,7 @@ pub async fn login(
             Some("Wrong name or password."),
         ));
     }
+    state.store.forget_login_attempt(&attempt).await?;
     state.store.clear_login_failures(scopes[0]).await?;
     crate::metrics::login("accepted");
     tracing::info!(operator = %name, "operator logged in");

@@ -35,6 +35,14 @@ impl Coverage {
         Coverage::Failed,
     ];
 
+    /// The order an operator reads them in when sorting: what needs a person first.
+    pub const WORST_FIRST: [Coverage; 4] = [
+        Coverage::Failed,
+        Coverage::Lapsed,
+        Coverage::Pending,
+        Coverage::Covered,
+    ];
+
     /// The definition. `aura_active` is the stored AURA state being `active`; `job_dead` is
     /// whether the subscription's sync job is parked as dead.
     pub fn of(

@@ -11,6 +11,8 @@ use crate::store::{MappingFilter, SortKey};
 pub const PAGE_SIZE: i64 = 50;
 /// The most rows the API returns at once.
 pub const MAX_PER_PAGE: i64 = 500;
+/// Far beyond any real table, and small enough that `page * MAX_PER_PAGE` cannot overflow.
+pub const MAX_PAGE: i64 = 1_000_000;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
@@ -49,8 +51,8 @@ impl MappingQuery {
             Some(other) => return Err(format!("dir {other:?} is not asc or desc")),
         };
         let page = self.page.unwrap_or(1);
-        if page < 1 {
-            return Err("page starts at 1".into());
+        if !(1..=MAX_PAGE).contains(&page) {
+            return Err(format!("page is from 1 to {MAX_PAGE}"));
         }
         let search = self
             .q
@@ -122,6 +124,10 @@ mod tests {
             },
             MappingQuery {
                 page: Some(0),
+                ..Default::default()
+            },
+            MappingQuery {
+                page: Some(i64::MAX),
                 ..Default::default()
             },
         ] {

@@ -64,15 +64,26 @@ impl SortKey {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    fn column(self) -> &'static str {
-        match self {
+    /// The SQL the rows are ordered by. Coverage sorts by meaning, the worst first (failed,
+    /// lapsed, pending, covered), through the same expression the filter uses: an output
+    /// alias cannot stand inside an ORDER BY expression on Postgres.
+    fn expression(self, now_param: &str) -> String {
+        let column = match self {
             SortKey::Customer => "s.aura_customer_id",
             SortKey::Status => "s.gateway_status",
             SortKey::PaidThrough => "s.paid_through",
             SortKey::ValidTo => "s.aura_valid_to",
-            SortKey::Coverage => "coverage",
             SortKey::Changed => "s.updated_at",
-        }
+            SortKey::Coverage => {
+                let ranks: String = Coverage::WORST_FIRST
+                    .iter()
+                    .enumerate()
+                    .map(|(rank, c)| format!("WHEN '{c}' THEN {rank} "))
+                    .collect();
+                return format!("(CASE {} {ranks}END)", Coverage::sql_case(now_param));
+            }
+        };
+        column.to_owned()
     }
 }
 
@@ -242,7 +253,7 @@ impl Store {
         offset: i64,
     ) -> StoreResult<(Vec<MappingRow>, i64)> {
         let (where_sql, binds) = filter_sql(filter);
-        let column = filter.sort.column();
+        let column = filter.sort.expression("$1");
         let dir = if filter.descending { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT {MAPPING_COLUMNS}, {coverage} AS coverage {MAPPING_FROM} {where_sql} \
@@ -480,26 +491,45 @@ impl Store {
         Ok(worst)
     }
 
-    /// Records a failed login under each scope, and forgets failures older than `forget_before`.
-    pub async fn record_login_failure(
+    /// Records a login attempt under each scope as a failure until it proves otherwise, and
+    /// forgets failures older than `forget_before`. Recording before the password is checked
+    /// is what keeps parallel guesses from all slipping under the limit. Returns the rows, so
+    /// an attempt that succeeds can take its own back.
+    pub async fn record_login_attempt(
         &self,
         scopes: &[&str],
         forget_before: i64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<i64>> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM login_failures WHERE at < $1")
             .bind(forget_before)
             .execute(&mut *tx)
             .await?;
+        let mut ids = Vec::with_capacity(scopes.len());
         for scope in scopes {
-            sqlx::query("INSERT INTO login_failures (scope, at) VALUES ($1, $2)")
-                .bind(*scope)
-                .bind(now)
-                .execute(&mut *tx)
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO login_failures (scope, at) VALUES ($1, $2) RETURNING id",
+            )
+            .bind(*scope)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Takes back the rows of an attempt that turned out to be a good login.
+    pub async fn forget_login_attempt(&self, ids: &[i64]) -> StoreResult<()> {
+        for id in ids {
+            sqlx::query("DELETE FROM login_failures WHERE id = $1")
+                .bind(*id)
+                .execute(&self.pool)
                 .await?;
         }
-        tx.commit().await
+        Ok(())
     }
 
     pub async fn clear_login_failures(&self, scope: &str) -> StoreResult<()> {
