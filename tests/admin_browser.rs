@@ -105,14 +105,34 @@ async fn customer_with_a_failed_sync(app: &TestApp) -> (i64, String) {
     (customer, subscription)
 }
 
+/// The text of the element `css` selects, once the page shows it: a click returns before
+/// the page it leads to has loaded.
 async fn text_of(browser: &Client, css: &str) -> String {
     browser
-        .find(Locator::Css(css))
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
         .await
         .unwrap()
         .text()
         .await
         .unwrap()
+}
+
+/// Waits until the address bar's query carries `needle`.
+async fn wait_for_query(browser: &Client, needle: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = browser.current_url().await.unwrap();
+        if url.query().is_some_and(|q| q.contains(needle)) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still at {url} waiting for {needle}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -172,6 +192,7 @@ async fn an_operator_logs_in_finds_the_customer_opens_the_timeline_and_retries_t
         .click()
         .await
         .unwrap();
+    wait_for_query(&browser, &format!("q={customer}")).await;
     assert_eq!(text_of(&browser, "#total").await, "1");
     browser
         .find(Locator::Css("a.customer-link"))
