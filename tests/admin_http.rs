@@ -15,6 +15,7 @@ use admin_support::{
 use aura_signup::{
     aura_sim::{DownMode, Faults},
     domain::CustomerId,
+    gateway::Gateway,
     store::SYNC_SUBSCRIPTION,
 };
 use reqwest::{Method, StatusCode};
@@ -583,7 +584,7 @@ async fn api_actions_refuse_bad_input_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn api_actions_set_dependants_and_end_coverage_with_a_warning_while_billed() {
+async fn api_actions_set_dependants_then_end_coverage_by_stopping_the_payments() {
     let app = console_app(Backend::Postgres, &[]).await;
     let (customer, family) = signed_up(&app, "family").await;
     let dependant = sim(&app).add_customer("Dependant Person");
@@ -610,20 +611,24 @@ async fn api_actions_set_dependants_and_end_coverage_with_a_warning_while_billed
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{value}");
-    assert!(
-        value["warning"]
-            .as_str()
-            .unwrap()
-            .contains("coverage follows payment"),
-        "{value}"
-    );
-    assert!(
-        sim(&app)
-            .subscriptions_of(customer)
-            .iter()
-            .all(|s| s.cancelled),
-        "cancelled at AURA"
-    );
+    let Gateway::Sandbox(sandbox) = &app.running.state.gateway else {
+        panic!("the console tests run on the sandbox gateway")
+    };
+    let at_gateway = sandbox.subscription(&family).await.unwrap();
+    assert_eq!(at_gateway.status.as_str(), "canceled", "the payments stop");
+    app.eventually(
+        Duration::from_secs(10),
+        "AURA ends the subscription with the operator's reason",
+        || async {
+            let subs = sim(&app).subscriptions_of(customer);
+            subs.len() == 1
+                && subs[0].cancelled
+                && subs[0].cancelled_reason.as_deref() == Some("Fraud check")
+        },
+    )
+    .await;
+    assert!(sim(&app).subscriptions_of(dependant)[0].cancelled);
+
     let (status, value) = call(
         &app,
         Method::POST,

@@ -368,7 +368,10 @@ async fn an_action_that_does_not_apply_changes_and_records_nothing(backend: Back
     );
     assert!(
         !store
-            .act(&action("end_coverage", "sub_ok"), &Change::AuraCancelled)
+            .act(
+                &action("end_coverage", "sub_missing"),
+                &Change::EndCoverage("Fraud".into())
+            )
             .await
             .unwrap()
     );

@@ -261,6 +261,39 @@ async fn the_latest_invoice_is_asked_for_and_a_renewal_still_owed_is_not_paid_fo
 }
 
 #[tokio::test]
+async fn cancelling_a_subscription_stops_it_now_with_the_operators_comment() {
+    let (stub, gateway) = setup().await;
+    let period_end = stripe_stub::now() + 20 * 86_400;
+    stub.set_subscription("sub_to_end", "active", period_end, false, None);
+
+    gateway
+        .cancel_subscription("sub_to_end", "Fraud check")
+        .await
+        .unwrap();
+
+    let request = stub.requests().pop().unwrap();
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("DELETE", "/v1/subscriptions/sub_to_end")
+    );
+    assert_eq!(request.form["cancellation_details[comment]"], "Fraud check");
+    let sub = gateway.subscription("sub_to_end").await.unwrap();
+    assert_eq!(sub.status, SubscriptionStatus::Canceled);
+    assert_eq!(
+        sub.cancellation_reason.as_deref(),
+        Some("cancellation_requested")
+    );
+    assert!(matches!(
+        gateway.cancel_subscription("sub_to_end", "again").await,
+        Err(GatewayError::NotFound)
+    ));
+    assert!(matches!(
+        gateway.cancel_subscription("sub_1/../x", "x").await,
+        Err(GatewayError::NotFound)
+    ));
+}
+
+#[tokio::test]
 async fn canceled_subscription_reports_its_reason_and_period() {
     let (stub, gateway) = setup().await;
     let period_end = stripe_stub::now() + 3 * 86_400;

@@ -7,12 +7,12 @@ use tracing::info;
 use crate::{
     app::AppState,
     domain::{CustomerId, PlanKind},
-    gateway::{Gateway, sandbox::ClockAction},
+    gateway::{Gateway, GatewayError, sandbox::ClockAction},
     store::{Change, NewAction, SYNC_SUBSCRIPTION, SubscriptionRow},
 };
 
-/// The gateway statuses under which the customer is still billed.
-const BILLED: [&str; 3] = ["active", "trialing", "past_due"];
+/// The gateway statuses after which the subscription is over and nothing is billed.
+const ENDED: [&str; 2] = ["canceled", "incomplete_expired"];
 
 /// The longest reason an operator may give for ending coverage.
 pub const REASON_MAX: usize = 200;
@@ -25,8 +25,9 @@ pub enum Action {
     Resync,
     /// Replace the whole dependant list (AURA customer ids) of a family plan.
     SetDependants(Vec<i64>),
-    /// Cancel at AURA now, with the operator's reason. Coverage follows payment: while the
-    /// gateway still bills, the next payment creates coverage again.
+    /// Stop the payments at the gateway now; the sync that follows ends the AURA
+    /// subscription with the operator's reason. Coverage follows payment, so the payment is
+    /// what is ended.
     EndCoverage { reason: String },
     /// Move the sandbox gateway's test clock.
     Sandbox(ClockAction),
@@ -74,8 +75,6 @@ impl From<sqlx::Error> for ActionError {
 pub struct Done {
     pub customer_id: i64,
     pub message: String,
-    /// Something they should know, such as coverage coming back with the next payment.
-    pub warning: Option<String>,
 }
 
 /// Takes `action` on `subscription` for `actor` (`operator:NAME`, `api:NAME`, `customer:ID`).
@@ -113,12 +112,11 @@ pub async fn perform(
     Ok(Done {
         customer_id: row.customer_id.get(),
         message,
-        warning: warning(&row, &action),
     })
 }
 
-/// The checks, and the part of the action that happens outside our database (AURA, the
-/// sandbox gateway), before the record is written.
+/// The checks, and the part of the action that happens outside our database (the gateway),
+/// before the record is written. Nothing here calls AURA: that is the sync's job.
 async fn prepare(
     state: &AppState,
     row: &SubscriptionRow,
@@ -196,6 +194,10 @@ pub fn check_dependants(
     Ok(seen)
 }
 
+/// Ends what pays for the coverage, then the coverage: the gateway subscription is cancelled
+/// (unless the gateway already says it is over), and the sync enqueued with the record sends
+/// AURA's DELETE with the operator's reason through the durable queue. A gateway that does not
+/// answer leaves everything as it was.
 async fn end_coverage(
     state: &AppState,
     row: &SubscriptionRow,
@@ -207,25 +209,31 @@ async fn end_coverage(
             "give a reason of 1 to {REASON_MAX} characters"
         )));
     }
-    let (crate::store::AuraState::Active, Some(aura_id)) =
-        (row.aura_state, row.aura_subscription_id)
-    else {
+    let ended = ENDED.contains(&row.gateway_status.as_str());
+    let aura_active = row.aura_state == crate::store::AuraState::Active;
+    if ended && !aura_active {
         return Err(ActionError::Conflict(
-            "AURA holds no active subscription for it".into(),
+            "nothing left to end: the gateway subscription is over and AURA holds no active subscription for it".into(),
         ));
-    };
-    match state.aura.cancel_subscription(aura_id, reason).await {
-        Ok(()) | Err(crate::aura::AuraError::SubscriptionNotFound) => {}
-        Err(e) => {
-            return Err(ActionError::Unavailable(format!(
-                "AURA did not cancel the subscription ({e}); nothing was changed"
-            )));
+    }
+    if !ended {
+        match state
+            .gateway
+            .cancel_subscription(&row.gateway_subscription_id, reason)
+            .await
+        {
+            Ok(()) | Err(GatewayError::NotFound) => {}
+            Err(e) => {
+                return Err(ActionError::Unavailable(format!(
+                    "the gateway did not cancel the subscription ({e}); nothing was changed"
+                )));
+            }
         }
     }
     Ok((
-        Change::AuraCancelled,
+        Change::EndCoverage(reason.to_owned()),
         Some(reason.to_owned()),
-        "Coverage ended at AURA.".into(),
+        "The payments are stopped at the gateway; the sync ends the AURA subscription with this reason.".into(),
     ))
 }
 
@@ -249,18 +257,6 @@ async fn sandbox(
         Some(format!("gateway now {status}")),
         message,
     ))
-}
-
-/// Coverage follows payment: ending it while the gateway still bills does not last.
-fn warning(row: &SubscriptionRow, action: &Action) -> Option<String> {
-    let billed = BILLED.contains(&row.gateway_status.as_str());
-    match action {
-        Action::EndCoverage { .. } if billed => Some(format!(
-            "The gateway still says {}: the next payment creates coverage again (coverage follows payment). Cancel at the gateway to stop it for good.",
-            row.gateway_status
-        )),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -322,8 +322,6 @@ async fn get_customer(
 pub struct ActionResult {
     customer_id: i64,
     message: String,
-    /// Set when the result may not last, such as coverage ended while the gateway still bills.
-    warning: Option<String>,
 }
 
 impl From<Done> for ActionResult {
@@ -331,7 +329,6 @@ impl From<Done> for ActionResult {
         Self {
             customer_id: d.customer_id,
             message: d.message,
-            warning: d.warning,
         }
     }
 }
@@ -427,14 +424,14 @@ pub struct EndCoverageBody {
     request_body = EndCoverageBody,
     security(("operator_token" = [])),
     responses(
-        (status = 200, description = "Ended; `warning` says if the gateway still bills", body = ActionResult),
+        (status = 200, description = "Payments stopped; the sync ends the AURA subscription", body = ActionResult),
         (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
-        (status = 404, body = ApiError), (status = 409, description = "Not covered at AURA", body = ApiError),
+        (status = 404, body = ApiError), (status = 409, description = "Nothing left to end", body = ApiError),
         (status = 422, description = "No reason", body = ApiError),
-        (status = 503, description = "AURA did not cancel", body = ApiError),
+        (status = 503, description = "The gateway did not cancel", body = ApiError),
     ))]
-/// Cancels the AURA subscription now. Coverage follows payment: while the gateway still
-/// bills, the next payment creates coverage again.
+/// Ends the coverage: cancels the gateway subscription now (coverage follows payment), and
+/// enqueues the sync that deletes the AURA subscription with the reason.
 async fn end_coverage(
     State(state): State<AppState>,
     caller: ApiCaller,

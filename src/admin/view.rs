@@ -86,10 +86,8 @@ pub struct SubscriptionView {
     pub last_error: Option<String>,
     pub job: Option<String>,
     pub job_dead: bool,
-    /// AURA holds an active subscription an operator could end.
+    /// There is something to end: a gateway subscription not over yet, or AURA coverage.
     pub can_end: bool,
-    /// The gateway still bills, so ending coverage would not last.
-    pub billed: bool,
 }
 
 impl SubscriptionView {
@@ -131,8 +129,8 @@ impl SubscriptionView {
                 )
             }),
             job_dead,
-            can_end: aura_active && s.aura_subscription_id.is_some(),
-            billed: ["active", "trialing", "past_due"].contains(&s.gateway_status.as_str()),
+            can_end: aura_active
+                || !["canceled", "incomplete_expired"].contains(&s.gateway_status.as_str()),
         }
     }
 }
@@ -189,7 +187,9 @@ pub fn done_message(action: &str) -> Option<&'static str> {
         "retry_sync" => "Retry queued: the failed sync runs again now.",
         "resync" => "Resync queued: the gateway's state will be fetched and applied.",
         "set_dependants" => "Dependants saved; the sync sends the whole list to AURA.",
-        "end_coverage" => "Coverage ended at AURA.",
+        "end_coverage" => {
+            "Payments stopped at the gateway; the sync ends the AURA subscription with your reason."
+        }
         "sandbox_renew" => "The sandbox gateway renewed the subscription; its event is on the way.",
         "sandbox_fail_next_renewal" => "The next sandbox renewal will fail.",
         "sandbox_cancel" => {

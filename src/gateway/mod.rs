@@ -171,4 +171,17 @@ impl Gateway {
             Gateway::Sandbox(g) => g.subscription(subscription_id).await,
         }
     }
+
+    /// Stops the payments: the gateway subscription ends now. Its event, and the sync that
+    /// follows, end the AURA subscription.
+    pub async fn cancel_subscription(
+        &self,
+        subscription_id: &str,
+        comment: &str,
+    ) -> Result<(), GatewayError> {
+        match self {
+            Gateway::Stripe(g) => g.cancel_subscription(subscription_id, comment).await,
+            Gateway::Sandbox(g) => g.cancel_subscription(subscription_id).await,
+        }
+    }
 }

@@ -195,18 +195,46 @@ impl StripeGateway {
         Ok(subscription)
     }
 
-    /// GETs `{api_base}{path}` with the secret key and the API version the typed client pins,
-    /// so both paths see the same shapes. Errors follow the same mapping as the typed client.
+    /// Cancels a subscription now, so the customer is no longer charged. An operator's
+    /// comment rides along in `cancellation_details[comment]`. A subscription Stripe no longer
+    /// knows, or already ended, is reported as `NotFound`; the sync reads its state anyway.
+    pub async fn cancel_subscription(
+        &self,
+        subscription_id: &str,
+        comment: &str,
+    ) -> Result<(), GatewayError> {
+        ensure_stripe_id(subscription_id)?;
+        let form = [("cancellation_details[comment]", comment)];
+        let path = format!("v1/subscriptions/{subscription_id}");
+        self.call_json(reqwest::Method::DELETE, &path, &form)
+            .await?;
+        tracing::info!(subscription = %subscription_id, "stripe subscription cancelled");
+        Ok(())
+    }
+
     async fn get_json(&self, path: &str) -> Result<Value, GatewayError> {
+        self.call_json(reqwest::Method::GET, path, &[]).await
+    }
+
+    /// Calls `{api_base}{path}` with the secret key and the API version the typed client pins,
+    /// so both paths see the same shapes; `form` is sent form-encoded, as Stripe takes it.
+    /// Errors follow the same mapping as the typed client.
+    async fn call_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<Value, GatewayError> {
         let url = self
             .inner
             .api_base
             .join(path)
             .map_err(|e| GatewayError::Rejected(format!("bad Stripe URL: {e}")))?;
-        let response = self
-            .inner
-            .http
-            .get(url)
+        let mut request = self.inner.http.request(method, url);
+        if !form.is_empty() {
+            request = request.form(form);
+        }
+        let response = request
             .bearer_auth(self.inner.secret_key.expose())
             .header("Stripe-Version", stripe_shared::version::VERSION.as_str())
             .timeout(self.timeout)

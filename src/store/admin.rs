@@ -145,9 +145,9 @@ pub enum Change {
     Resync,
     /// The whole desired dependant list is replaced, and a sync enqueued to send it.
     SetDependants(Vec<i64>),
-    /// AURA cancelled the subscription at an operator's request. No sync follows: with the
-    /// gateway still billing, it would create coverage again at once.
-    AuraCancelled,
+    /// An operator ended the coverage, with this reason, after the gateway subscription was
+    /// cancelled; the sync enqueued with it ends the AURA subscription.
+    EndCoverage(String),
     /// The change happened elsewhere (the sandbox gateway, which emits its own event); only
     /// the record is written.
     RecordOnly,
@@ -394,7 +394,7 @@ impl Store {
             Change::ReviveSync => revive_in(&mut tx, action.target).await?,
             Change::Resync => true,
             Change::SetDependants(ids) => set_dependants_in(&mut tx, action.target, ids).await?,
-            Change::AuraCancelled => aura_cancelled_in(&mut tx, action.target).await?,
+            Change::EndCoverage(reason) => end_reason_in(&mut tx, action.target, reason).await?,
             Change::RecordOnly => true,
         };
         if !applied {
@@ -403,11 +403,11 @@ impl Store {
         }
         match change {
             Change::ReviveSync => notify_in(&mut tx, self.backend).await?,
-            Change::Resync | Change::SetDependants(_) => {
+            Change::Resync | Change::SetDependants(_) | Change::EndCoverage(_) => {
                 let kind = jobs::SYNC_SUBSCRIPTION;
                 jobs::enqueue_in(&mut tx, self.backend, kind, action.target, now_ms()).await?;
             }
-            Change::AuraCancelled | Change::RecordOnly => {}
+            Change::RecordOnly => {}
         }
         record_action_in(&mut tx, action).await?;
         tx.commit().await?;
@@ -574,12 +574,16 @@ async fn set_dependants_in(
     Ok(changed == 1)
 }
 
-async fn aura_cancelled_in(tx: &mut Transaction<'_, Any>, subscription: &str) -> StoreResult<bool> {
+async fn end_reason_in(
+    tx: &mut Transaction<'_, Any>,
+    subscription: &str,
+    reason: &str,
+) -> StoreResult<bool> {
     let changed = sqlx::query(
-        "UPDATE subscriptions SET aura_state = 'cancelled', last_error = NULL, updated_at = $2 \
-         WHERE gateway_subscription_id = $1 AND aura_state = 'active'",
+        "UPDATE subscriptions SET end_reason = $2, updated_at = $3 WHERE gateway_subscription_id = $1",
     )
     .bind(subscription)
+    .bind(reason)
     .bind(now_ms())
     .execute(&mut **tx)
     .await?

@@ -48,14 +48,15 @@ pub struct SubscriptionRow {
     /// The dependant list AURA was last sent successfully.
     pub aura_dependants: Vec<i64>,
     pub last_error: Option<String>,
+    /// Why an operator ended the coverage; sent to AURA with the cancellation.
+    pub end_reason: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const COLUMNS: &str = "gateway_subscription_id, aura_customer_id, gateway_customer_id, plan, gateway_status, \
      paid_through, cancel_at_period_end, aura_subscription_id, aura_valid_to, aura_state, dependants, aura_dependants, \
-     last_error, \
-     created_at, updated_at";
+     last_error, end_reason, created_at, updated_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<SubscriptionRow> {
     let customer: i64 = row.try_get("aura_customer_id")?;
@@ -79,6 +80,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<SubscriptionRow> {
         aura_dependants: serde_json::from_str(&aura_dependants)
             .map_err(|e| sqlx::Error::Decode(e.into()))?,
         last_error: row.try_get("last_error")?,
+        end_reason: row.try_get("end_reason")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

@@ -283,6 +283,8 @@ async fn cancel(
     id: i64,
     reason: &str,
 ) -> Result<(), SyncError> {
+    // An operator who ended the coverage said why; that is what AURA should record.
+    let reason = row.end_reason.as_deref().unwrap_or(reason);
     match ctx.aura.cancel_subscription(id, reason).await {
         Ok(()) | Err(AuraError::SubscriptionNotFound) => {
             ctx.store

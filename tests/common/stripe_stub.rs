@@ -116,7 +116,10 @@ impl StripeStub {
         let app = Router::new()
             .route("/v1/checkout/sessions", post(create_session))
             .route("/v1/checkout/sessions/{id}", get(retrieve_session))
-            .route("/v1/subscriptions/{id}", get(retrieve_subscription))
+            .route(
+                "/v1/subscriptions/{id}",
+                get(retrieve_subscription).delete(cancel_subscription),
+            )
             .fallback(unknown_route)
             .with_state(state.clone());
 
@@ -592,6 +595,38 @@ async fn retrieve_subscription(
         subscription["latest_invoice"] = invoice.clone();
     }
     Json(subscription).into_response()
+}
+
+/// `DELETE /v1/subscriptions/{id}`: cancelled now, with the comment given, as when a
+/// subscription is cancelled through the API; an ended one cannot be cancelled again.
+async fn cancel_subscription(
+    State(state): Shared,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    if let Err(response) = intake(&state, &method, &uri, &headers, form.clone()).await {
+        return response;
+    }
+    let mut state = state.lock().expect("stub state lock");
+    let Some(subscription) = state.subscriptions.get_mut(&id) else {
+        return missing("subscription", &id);
+    };
+    if subscription["status"] == "canceled" {
+        return missing("subscription", &id);
+    }
+    subscription["status"] = json!("canceled");
+    subscription["canceled_at"] = json!(now());
+    subscription["ended_at"] = json!(now());
+    subscription["cancellation_details"] = json!({
+        "comment": form.get("cancellation_details[comment]"),
+        "feedback": null,
+        "reason": "cancellation_requested",
+    });
+    Json(subscription.clone()).into_response()
 }
 
 /// Whether the query asks for `field` expanded (`expand[]=field`, as Stripe takes it).

@@ -137,6 +137,14 @@ impl SandboxGateway {
         })
     }
 
+    pub async fn cancel_subscription(&self, subscription_id: &str) -> Result<(), GatewayError> {
+        self.clock(subscription_id, ClockAction::Cancel)
+            .await
+            .map_err(gateway_error)?
+            .map(drop)
+            .ok_or(GatewayError::NotFound)
+    }
+
     pub async fn session(&self, session_id: &str) -> Result<Option<SandboxSession>, sqlx::Error> {
         self.store.sandbox_session(session_id).await
     }
