@@ -9,6 +9,7 @@ mod reliability_support;
 mod support;
 
 use aura_signup::{
+    aura::NewSubscription,
     aura_sim::{DownMode, Faults},
     store::SYNC_SUBSCRIPTION,
     webhooks::signature,
@@ -673,4 +674,109 @@ fn a_month_of_events_in_any_order_with_duplicates_leaves_aura_matching_the_gatew
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+/// Creates an AURA subscription of type `value` for `customer` directly at AURA, as another
+/// channel (a coupon, the call centre, an earlier sign-up) would have.
+async fn aura_subscription_of(
+    rig: &Rig,
+    customer: i64,
+    value: &str,
+    valid_to: i64,
+    dependants: Vec<i64>,
+) -> i64 {
+    let aura = &rig.app.running.state.aura;
+    let kind = aura.subscription_type(value).await.unwrap();
+    let request = NewSubscription {
+        customer_id: customer,
+        subscription_type_id: kind.id,
+        valid_from: chrono::Utc::now(),
+        valid_to: at(valid_to),
+        dependant_customer_ids: dependants,
+    };
+    aura.create_subscription(&request).await.unwrap().id
+}
+
+#[tokio::test]
+async fn an_aura_subscription_of_another_type_is_neither_extended_nor_ended_by_us() {
+    let rig = rig(&[("SYNC_MAX_ATTEMPTS", "1")]).await;
+    let customer = rig.customer();
+    let coupon_end = now() + 90 * DAY;
+    let coupon = aura_subscription_of(&rig, customer, "COUPON_SINGLE", coupon_end, vec![]).await;
+    rig.sim().reset_calls();
+
+    let id = new_subscription_id();
+    let sub = rig.subscription(&id, customer, "active", now() + 30 * DAY);
+    rig.deliver(&rig.stub.event("customer.subscription.created", sub))
+        .await;
+    eventually(WAIT, "the sync waits for an operator", || async {
+        let job = rig.store().job_for(SYNC_SUBSCRIPTION, &id).await.unwrap();
+        job.is_some_and(|j| j.dead && j.last_error.is_some_and(|e| e.contains("another type")))
+    })
+    .await;
+
+    let held = rig.only_aura_subscription(customer);
+    assert_eq!((held.id, held.cancelled), (coupon, false));
+    assert_eq!(held.valid_to.timestamp(), coupon_end, "not extended");
+    assert_eq!(effects(&rig.sim().calls()).updates, 0);
+}
+
+#[tokio::test]
+async fn an_adopted_family_subscription_gets_the_whole_dependant_list() {
+    let rig = rig(&[]).await;
+    let customer = rig.customer();
+    let stranger = rig.customer();
+    let period_end = now() + 30 * DAY;
+    let held_to = period_end + 10 * DAY;
+    aura_subscription_of(&rig, customer, "WEB_SIGNUP_FAMILY", held_to, vec![stranger]).await;
+
+    let id = new_subscription_id();
+    let mut sub = rig.subscription(&id, customer, "active", period_end);
+    sub["items"]["data"][0]["price"]["id"] = json!(PRICE_FAMILY);
+    rig.stub.put_subscription(sub.clone());
+    rig.deliver(&rig.stub.event("customer.subscription.created", sub))
+        .await;
+    rig.settled(&id).await;
+
+    let held = rig.only_aura_subscription(customer);
+    assert_eq!(
+        held.valid_to.timestamp(),
+        held_to,
+        "validTo never moves back"
+    );
+    assert!(held.dependants.is_empty(), "AURA holds {held:?}");
+    assert!(rig.sim().subscriptions_of(stranger).is_empty());
+}
+
+#[tokio::test]
+async fn a_resubscription_seen_before_the_old_cancellation_keeps_the_customer_covered() {
+    let rig = rig(&[]).await;
+    let first_end = now() + 5 * DAY;
+    let (customer, old, _) = covered_customer(&rig, first_end).await;
+
+    // The customer cancels and subscribes again; the new subscription's event arrives first.
+    let new = new_subscription_id();
+    let new_end = now() + 30 * DAY;
+    let sub = rig.subscription(&new, customer, "active", new_end);
+    rig.deliver(&rig.stub.event("customer.subscription.created", sub))
+        .await;
+    rig.aura_valid_to(customer, new_end + MARGIN).await;
+    rig.settled(&new).await;
+
+    let ended = rig.subscription(&old, customer, "canceled", first_end);
+    rig.deliver(&rig.stub.event("customer.subscription.deleted", ended))
+        .await;
+    rig.settled(&old).await;
+
+    let held = rig.only_aura_subscription(customer);
+    assert!(!held.cancelled, "the paid subscription keeps its cover");
+    assert_eq!(held.valid_to.timestamp(), new_end + MARGIN);
+    assert_eq!(effects(&rig.sim().calls()).cancels, 0);
+
+    // When the new one ends too, AURA's subscription goes.
+    let ended = rig.subscription(&new, customer, "canceled", new_end);
+    rig.deliver(&rig.stub.event("customer.subscription.deleted", ended))
+        .await;
+    rig.settled(&new).await;
+    assert!(rig.only_aura_subscription(customer).cancelled);
 }

@@ -191,6 +191,20 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// The gateway subscriptions whose coverage is the AURA subscription `aura_id`. Usually
+    /// one; two when a re-subscription adopted the AURA subscription of one not yet ended.
+    pub async fn subscriptions_on_aura(&self, aura_id: i64) -> StoreResult<Vec<SubscriptionRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM subscriptions WHERE aura_subscription_id = $1 AND aura_state = 'active' \
+             ORDER BY created_at"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(aura_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// The customer's subscription that AURA currently covers, if any.
     pub async fn covering_subscription(
         &self,

@@ -200,13 +200,25 @@ async fn create(
         Err(AuraError::AlreadyExists {
             existing: Some(existing),
             ..
-        }) => adopt(ctx, row, existing, valid_to, dependants).await,
+        }) if existing.subscription_type_id == subscription_type.id => {
+            adopt(ctx, row, existing, valid_to, dependants).await
+        }
+        Err(AuraError::AlreadyExists {
+            existing: Some(existing),
+            ..
+        }) => Err(SyncError::Permanent(format!(
+            "AURA already holds subscription {} of another type (id {}, not {}) for the customer: \
+             it is not ours to extend or end, so an operator must resolve it",
+            existing.id, existing.subscription_type_id, plan.aura_type
+        ))),
         Err(e) => Err(e.into()),
     }
 }
 
-/// AURA already holds a subscription for this customer: most often our own create whose
-/// response was lost to a timeout. It is taken as ours and brought up to date.
+/// AURA already holds a subscription of our type for this customer: most often our own
+/// create whose response was lost to a timeout. It is taken as ours and brought up to date.
+/// AURA's 409 does not list the dependants it holds, so a family plan always gets its whole
+/// list sent.
 async fn adopt(
     ctx: &SyncContext,
     row: &SubscriptionRow,
@@ -218,11 +230,12 @@ async fn adopt(
         aura_subscription = existing.id,
         "AURA already had a subscription for the customer: adopted"
     );
-    if existing.valid_to >= valid_to && existing.dependants == dependants {
+    let family = row.plan == PlanKind::Family;
+    if existing.valid_to >= valid_to && !family {
         return record_active(ctx, row, &existing, dependants).await;
     }
     let target = existing.valid_to.max(valid_to);
-    let deps = (row.plan == PlanKind::Family).then_some(dependants);
+    let deps = family.then_some(dependants);
     let updated = ctx
         .aura
         .update_subscription(existing.id, target, deps)
@@ -277,12 +290,33 @@ async fn update(
     }
 }
 
+/// Ends the AURA subscription, unless another gateway subscription that is still paid for
+/// holds it too (a re-subscription that adopted it before this one ended): then this one
+/// lets go of it and AURA is left alone.
 async fn cancel(
     ctx: &SyncContext,
     row: &SubscriptionRow,
     id: i64,
     reason: &str,
 ) -> Result<(), SyncError> {
+    let others = |rows: Vec<SubscriptionRow>| -> Vec<SubscriptionRow> {
+        rows.into_iter()
+            .filter(|r| r.gateway_subscription_id != row.gateway_subscription_id)
+            .collect()
+    };
+    let sharing = others(ctx.store.subscriptions_on_aura(id).await?);
+    if sharing.iter().any(still_paid) {
+        info!(
+            aura_subscription = id,
+            "another paid gateway subscription holds this AURA subscription: let go, not deleted"
+        );
+        let id = &row.gateway_subscription_id;
+        ctx.store
+            .record_aura_state(id, None, None, AuraState::None, &[])
+            .await?;
+        return Ok(());
+    }
+
     // An operator who ended the coverage said why; that is what AURA should record.
     let reason = row.end_reason.as_deref().unwrap_or(reason);
     match ctx.aura.cancel_subscription(id, reason).await {
@@ -296,10 +330,26 @@ async fn cancel(
                     &row.aura_dependants,
                 )
                 .await?;
-            Ok(())
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
     }
+
+    // One that adopted it while the DELETE was on its way must create anew: wake its sync.
+    for other in others(ctx.store.subscriptions_on_aura(id).await?) {
+        let key = &other.gateway_subscription_id;
+        ctx.store
+            .enqueue_job(crate::store::SYNC_SUBSCRIPTION, key)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Statuses under which the customer is still paying (or has paid for the running period).
+fn still_paid(row: &SubscriptionRow) -> bool {
+    matches!(
+        row.gateway_status.as_str(),
+        "active" | "trialing" | "past_due"
+    )
 }
 
 async fn record_active(
