@@ -780,3 +780,100 @@ async fn a_resubscription_seen_before_the_old_cancellation_keeps_the_customer_co
     rig.settled(&new).await;
     assert!(rig.only_aura_subscription(customer).cancelled);
 }
+
+/// The most attempts a job can make in `window` when each wait is at least the worker's
+/// nominal backoff (exponential from `min`, capped at `max`; jitter only lengthens it).
+fn attempts_within(
+    window: std::time::Duration,
+    min: std::time::Duration,
+    max: std::time::Duration,
+) -> usize {
+    let (mut waited, mut delay, mut attempts) = (std::time::Duration::ZERO, min, 1);
+    while waited + delay <= window {
+        waited += delay;
+        delay = (delay * 2).min(max);
+        attempts += 1;
+    }
+    attempts
+}
+
+#[tokio::test]
+async fn aura_down_while_200_events_arrive_every_one_is_acknowledged_and_all_converge() {
+    let worker = support::fast_worker();
+    let rig = rig_with(&[], worker.clone()).await;
+    // A first customer warms the client up (token, subscription types), as in a running service.
+    covered_customer(&rig, now() + 10 * DAY).await;
+    let subscriptions = 50;
+    let customers: Vec<(i64, String, i64)> = (0..subscriptions)
+        .map(|n| {
+            (
+                rig.customer(),
+                new_subscription_id(),
+                now() + (20 + n) * DAY,
+            )
+        })
+        .collect();
+
+    rig.sim().set_faults(Faults {
+        down: Some(DownMode::Unavailable),
+        ..Default::default()
+    });
+    rig.sim().reset_calls();
+    let outage = std::time::Instant::now();
+    let mut deliveries = Vec::new();
+    for (customer, id, period_end) in &customers {
+        let sub = rig.subscription(id, *customer, "active", *period_end);
+        deliveries.push(rig.stub.event("customer.subscription.created", sub.clone()));
+        deliveries.push(rig.stub.event("invoice.paid", invoice_for(id)));
+        deliveries.push(rig.stub.event("customer.subscription.updated", sub));
+    }
+    let repeats: Vec<Vec<u8>> = deliveries.iter().step_by(3).take(50).cloned().collect();
+    deliveries.extend(repeats);
+    assert_eq!(deliveries.len(), 200);
+    let rig = &rig;
+    let answers = futures::future::join_all(deliveries.chunks(20).map(|chunk| async move {
+        let mut statuses = Vec::new();
+        for body in chunk {
+            statuses.push(rig.deliver(body).await);
+        }
+        statuses
+    }))
+    .await;
+    assert!(
+        answers.iter().flatten().all(|s| *s == StatusCode::OK),
+        "every delivery is acknowledged once stored: {answers:?}"
+    );
+    assert_eq!(
+        rig.store().count_events().await.unwrap(),
+        1 + 150,
+        "repeats stored once"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    rig.sim().set_faults(Faults::default());
+    let down_for = outage.elapsed();
+    let during = api_calls(&rig.sim().calls()).len();
+    let per_attempt = 1 + aura_signup::aura::AuraClientOptions::default().max_retries as usize;
+    let bound = subscriptions as usize
+        * per_attempt
+        * attempts_within(down_for, worker.min_backoff, worker.max_backoff);
+    assert!(
+        during <= bound,
+        "{during} calls reached AURA in {down_for:?} for {subscriptions} subscriptions (bound {bound})"
+    );
+
+    for (customer, id, period_end) in &customers {
+        rig.aura_valid_to(*customer, period_end + MARGIN).await;
+        rig.settled(id).await;
+    }
+    let effects = effects(&rig.sim().calls());
+    assert_eq!(
+        effects,
+        Effects {
+            creates: subscriptions as usize,
+            updates: 0,
+            cancels: 0
+        },
+        "one create per customer, however many events and retries"
+    );
+}
