@@ -62,6 +62,11 @@ async fn start(app: &TestApp) -> (i64, String) {
     (customer, location(&response))
 }
 
+/// Another visit from the app by `customer`; returns the signup path.
+async fn signup_for(app: &TestApp, customer: i64) -> String {
+    location(&entry(app, &valid_token(customer), &back_url(app, customer)).await)
+}
+
 /// Chooses a plan; returns the checkout page's URL.
 async fn choose(app: &TestApp, signup: &str, plan: &str) -> String {
     let response = app
@@ -349,14 +354,108 @@ async fn reloading_the_completion_activates_nothing_twice() {
 async fn a_double_tap_or_second_tab_reuses_the_open_checkout() {
     let app = app().await;
     let customer = sim(&app).add_customer("D");
-    let first = location(&entry(&app, &valid_token(customer), &back_url(&app, customer)).await);
-    let second = location(&entry(&app, &valid_token(customer), &back_url(&app, customer)).await);
+    let first = signup_for(&app, customer).await;
+    let second = signup_for(&app, customer).await;
 
     let a = choose(&app, &first, "family").await;
     let b = choose(&app, &first, "family").await;
     let c = choose(&app, &second, "family").await;
     assert_eq!(a, b, "a double tap makes one session");
     assert_eq!(a, c, "a second tab is sent to the open session");
+}
+
+#[tokio::test]
+async fn two_signups_choosing_at_the_same_moment_get_one_checkout() {
+    let app = app().await;
+    let customer = sim(&app).add_customer("P");
+    let first = signup_for(&app, customer).await;
+    let second = signup_for(&app, customer).await;
+
+    let (a, b) = tokio::join!(
+        choose(&app, &first, "single"),
+        choose(&app, &second, "single")
+    );
+    assert_eq!(a, b, "one checkout for the customer");
+}
+
+#[tokio::test]
+async fn the_other_plan_in_a_second_tab_closes_the_first_checkout() {
+    let app = app().await;
+    let customer = sim(&app).add_customer("T");
+    let first = signup_for(&app, customer).await;
+    let second = signup_for(&app, customer).await;
+
+    let single = choose(&app, &first, "single").await;
+    let family = choose(&app, &second, "family").await;
+    assert_ne!(single, family);
+    let stale = pay(&app, &single, "4242424242424242").await;
+    assert_eq!(
+        stale.status(),
+        StatusCode::GONE,
+        "the first checkout is closed"
+    );
+    let paid = pay(&app, &family, "4242424242424242").await;
+    get(&app, &location(&paid)).await;
+
+    let subs = sim(&app).subscriptions_of(customer);
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    assert_eq!(subs[0].type_value, "WEB_SIGNUP_FAMILY");
+}
+
+#[tokio::test]
+async fn going_back_to_a_plan_chosen_before_opens_a_checkout_that_can_be_paid() {
+    let app = app().await;
+    let (customer, signup) = start(&app).await;
+    let single = choose(&app, &signup, "single").await;
+    let family = choose(&app, &signup, "family").await;
+    let single_again = choose(&app, &signup, "single").await;
+    assert!(single != family && single_again != single && single_again != family);
+
+    for closed in [&single, &family] {
+        let response = pay(&app, closed, "4242424242424242").await;
+        assert_eq!(response.status(), StatusCode::GONE, "{closed}");
+    }
+    let paid = pay(&app, &single_again, "4242424242424242").await;
+    let back = get(&app, &location(&paid)).await;
+    assert_eq!(
+        location(&back),
+        format!("{}&success=true", back_url(&app, customer))
+    );
+    assert_eq!(sim(&app).subscriptions_of(customer).len(), 1);
+}
+
+#[tokio::test]
+async fn paid_in_one_tab_the_other_tab_offers_no_second_checkout() {
+    let app = app().await;
+    let customer = sim(&app).add_customer("Two Tabs");
+    let first = signup_for(&app, customer).await;
+    let second = signup_for(&app, customer).await;
+    // AURA is down, so the payment cannot have become coverage yet.
+    sim(&app).set_faults(aura_signup::aura_sim::Faults {
+        down: Some(aura_signup::aura_sim::DownMode::Unavailable),
+        ..Default::default()
+    });
+
+    let checkout = choose(&app, &first, "single").await;
+    let paid = pay(&app, &checkout, "4242424242424242").await;
+    assert_eq!(
+        paid.status(),
+        StatusCode::SEE_OTHER,
+        "paid; the person never came back"
+    );
+
+    // Choosing in the other tab asks the gateway about the first checkout: no second one.
+    let tapped = app
+        .http
+        .post(app.url(&format!("{second}/checkout")))
+        .form(&[("plan", "family")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&tapped), second, "no second checkout");
+    let page = get(&app, &second).await.text().await.unwrap();
+    assert!(page.contains("Payment received"), "{page}");
+    assert!(page.contains("success=true"), "{page}");
 }
 
 #[tokio::test]
@@ -367,7 +466,7 @@ async fn a_covered_customer_goes_back_with_success_and_gets_no_second_checkout()
     let complete = location(&pay(&app, &checkout, "4242424242424242").await);
     get(&app, &complete).await;
 
-    let again = location(&entry(&app, &valid_token(customer), &back_url(&app, customer)).await);
+    let again = signup_for(&app, customer).await;
     let page = get(&app, &again).await.text().await.unwrap();
     assert!(page.contains("already covered"), "{page}");
     assert!(page.contains("success=true"));

@@ -31,6 +31,8 @@ on_both_backends!(
     aura_calls_are_kept_per_customer,
     sandbox_sessions_are_idempotent_and_complete_once,
     coverage_and_sweep_queries,
+    a_customers_checkout_claim_is_held_by_one_signup_until_released_or_lapsed,
+    paying_and_shared_aura_subscriptions_are_found,
 );
 
 fn customer(n: i64) -> CustomerId {
@@ -413,6 +415,18 @@ async fn sandbox_sessions_are_idempotent_and_complete_once(backend: Backend) {
         !store.sandbox_complete_session("cs_a", &sub).await.unwrap(),
         "paid once only"
     );
+    assert!(
+        !store.sandbox_expire_session("cs_a").await.unwrap(),
+        "a paid session cannot expire"
+    );
+    store
+        .sandbox_open_session(&session("cs_c"), "other key")
+        .await
+        .unwrap();
+    assert!(store.sandbox_expire_session("cs_c").await.unwrap());
+    assert!(!store.sandbox_expire_session("cs_c").await.unwrap());
+    let expired = store.sandbox_session("cs_c").await.unwrap().unwrap();
+    assert_eq!(expired.status, "expired");
     let stored = store.sandbox_session("cs_a").await.unwrap().unwrap();
     assert!(stored.paid);
     assert_eq!(stored.gateway_subscription.as_deref(), Some("sub_x"));
@@ -479,4 +493,80 @@ async fn coverage_and_sweep_queries(backend: Backend) {
             .dependants,
         vec![4, 5]
     );
+}
+
+async fn a_customers_checkout_claim_is_held_by_one_signup_until_released_or_lapsed(
+    backend: Backend,
+) {
+    let (store, _db) = open(backend).await;
+    let (a, b) = (SignupId::generate(), SignupId::generate());
+    assert!(store.claim_checkout(customer(7), &a, 60_000).await.unwrap());
+    assert!(!store.claim_checkout(customer(7), &b, 60_000).await.unwrap());
+    assert!(
+        !store.claim_checkout(customer(7), &a, 60_000).await.unwrap(),
+        "a double tap waits"
+    );
+    assert!(
+        store.claim_checkout(customer(8), &b, 60_000).await.unwrap(),
+        "per customer"
+    );
+
+    store.release_checkout(customer(7), &b).await.unwrap();
+    assert!(
+        !store.claim_checkout(customer(7), &b, 60_000).await.unwrap(),
+        "only its holder releases it"
+    );
+    store.release_checkout(customer(7), &a).await.unwrap();
+    assert!(store.claim_checkout(customer(7), &b, -1).await.unwrap());
+    assert!(
+        store.claim_checkout(customer(7), &a, 60_000).await.unwrap(),
+        "a lapsed claim is taken over"
+    );
+}
+
+async fn paying_and_shared_aura_subscriptions_are_found(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    assert!(
+        store
+            .paying_subscription(customer(9))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut old = facts("sub_old", 9);
+    old.status = "canceled";
+    store.record_gateway_state(&old).await.unwrap();
+    assert!(
+        store
+            .paying_subscription(customer(9))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .record_gateway_state(&facts("sub_new", 9))
+        .await
+        .unwrap();
+    let paying = store
+        .paying_subscription(customer(9))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(paying.gateway_subscription_id, "sub_new");
+
+    for id in ["sub_old", "sub_new"] {
+        store
+            .record_aura_state(id, Some(77), Some(now_ms() + 1000), AuraState::Active, &[])
+            .await
+            .unwrap();
+    }
+    let on = store.subscriptions_on_aura(77).await.unwrap();
+    assert_eq!(on.len(), 2);
+    store
+        .record_aura_state("sub_old", None, None, AuraState::None, &[])
+        .await
+        .unwrap();
+    let on = store.subscriptions_on_aura(77).await.unwrap();
+    assert_eq!(on.len(), 1);
+    assert_eq!(on[0].gateway_subscription_id, "sub_new");
 }

@@ -154,6 +154,27 @@ async fn checkout_state_is_open_and_unpaid_before_payment_and_paid_after() {
 }
 
 #[tokio::test]
+async fn an_open_session_can_be_expired_once_and_a_paid_one_not_at_all() {
+    let (stub, gateway) = setup().await;
+    let open = gateway.create_checkout(&request("expire-1")).await.unwrap();
+    gateway.expire_checkout(&open.id).await.unwrap();
+    let state = gateway.checkout_state(&open.id).await.unwrap();
+    assert!(!state.open && !state.paid);
+    assert!(matches!(
+        gateway.expire_checkout(&open.id).await,
+        Err(GatewayError::Rejected(_))
+    ));
+
+    let paid = gateway.create_checkout(&request("expire-2")).await.unwrap();
+    stub.complete_session(&paid.id, true);
+    assert!(matches!(
+        gateway.expire_checkout(&paid.id).await,
+        Err(GatewayError::Rejected(_))
+    ));
+    assert!(gateway.checkout_state(&paid.id).await.unwrap().paid);
+}
+
+#[tokio::test]
 async fn complete_but_unpaid_session_is_neither_open_nor_paid() {
     let (stub, gateway) = setup().await;
     let session = gateway.create_checkout(&request("k2")).await.unwrap();

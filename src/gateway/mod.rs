@@ -23,7 +23,8 @@ pub struct CheckoutRequest {
     /// Absolute URL; Stripe substitutes `{CHECKOUT_SESSION_ID}` in it.
     pub success_url: String,
     pub cancel_url: String,
-    /// Same signup and plan, same key: a double tap makes one session.
+    /// Same signup, plan and replaced session, same key: a request retried after a lost
+    /// answer gets the session the gateway already made.
     pub idempotency_key: String,
 }
 
@@ -159,6 +160,15 @@ impl Gateway {
         match self {
             Gateway::Stripe(g) => g.checkout_state(session_id).await,
             Gateway::Sandbox(g) => g.checkout_state(session_id).await,
+        }
+    }
+
+    /// Closes an open checkout, so that only the customer's newest one can be paid.
+    /// `Rejected` when it is not open any more (it may have been paid meanwhile).
+    pub async fn expire_checkout(&self, session_id: &str) -> Result<(), GatewayError> {
+        match self {
+            Gateway::Stripe(g) => g.expire_checkout(session_id).await,
+            Gateway::Sandbox(g) => g.expire_checkout(session_id).await,
         }
     }
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
-    RetrieveCheckoutSession,
+    ExpireCheckoutSession, RetrieveCheckoutSession,
 };
 use stripe_shared::{CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus};
 use url::Url;
@@ -175,6 +175,20 @@ impl StripeGateway {
             gateway_customer: session.customer.as_ref().map(|c| c.id().to_string()),
             gateway_subscription: session.subscription.as_ref().map(|s| s.id().to_string()),
         })
+    }
+
+    /// Closes an open session so it can no longer be paid. Stripe refuses (400) a session
+    /// that is not open any more, completed or expired: `Rejected`.
+    pub async fn expire_checkout(&self, session_id: &str) -> Result<(), GatewayError> {
+        ensure_stripe_id(session_id)?;
+        ExpireCheckoutSession::new(session_id)
+            .customize()
+            .timeout(self.timeout)
+            .send(&self.inner.client)
+            .await
+            .map_err(|e| map_client_error("expire checkout session", e))?;
+        tracing::info!(session = %session_id, "stripe checkout session expired");
+        Ok(())
     }
 
     /// The subscription as Stripe has it now, read from the raw JSON (see the module note).

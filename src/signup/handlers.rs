@@ -157,6 +157,8 @@ pub struct CheckoutForm {
 }
 
 /// `POST /signup/{id}/checkout`: open (or reuse) the gateway's checkout for the chosen plan.
+/// A customer has at most one checkout that can be paid: requests for the same customer (a
+/// double tap, a second tab) take turns, and each reuses or replaces the one before.
 #[instrument(skip_all, fields(signup = %id))]
 pub async fn checkout(
     State(state): State<AppState>,
@@ -176,25 +178,87 @@ pub async fn checkout(
             )
             .with_back(format!("/signup/{id}"), "Choose a plan")
         })?;
-    if covered_page(&state, &signup, &redirect).await?.is_some()
-        || signup.outcome == SignupOutcome::Paid
-    {
+    if covered_page(&state, &signup, &redirect).await?.is_some() {
         return Ok(see_other(&format!("/signup/{id}")));
     }
     expired_check(&signup, &redirect)?;
 
-    if let Some(url) = reusable_checkout(&state, &signup, plan).await {
-        return Ok(see_other(&url));
+    wait_for_claim(&state, &signup).await?;
+    let opened = open_one_checkout(&state, &signup, &redirect, plan).await;
+    if let Err(e) = state
+        .store
+        .release_checkout(signup.customer_id, &signup.id)
+        .await
+    {
+        warn!(error = %e, "checkout claim not released; it lapses by itself");
     }
+    Ok(see_other(&opened?))
+}
+
+/// How long a request may hold its customer's checkout claim (longer than a gateway call
+/// can take), and how long another waits for it before giving up.
+const CLAIM_LEASE_MS: i64 = 30_000;
+const CLAIM_WAIT: Duration = Duration::from_secs(10);
+
+async fn wait_for_claim(state: &AppState, signup: &Signup) -> Result<(), Page> {
+    let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
+    let customer = signup.customer_id;
+    while !state
+        .store
+        .claim_checkout(customer, &signup.id, CLAIM_LEASE_MS)
+        .await?
+    {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Page::internal(
+                "another checkout for the customer is still opening",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// With the customer's claim held: the open checkout for this plan is reused; one for the
+/// other plan is expired first; one paid meanwhile (in another tab) is recorded, and the
+/// person goes to this signup's page, which says the payment was received. Returns where
+/// the person goes next.
+async fn open_one_checkout(
+    state: &AppState,
+    signup: &Signup,
+    redirect: &AllowedRedirect,
+    plan: PlanKind,
+) -> Result<String, Page> {
+    let here = format!("/signup/{}", signup.id);
+    if covered_page(state, signup, redirect).await?.is_some() {
+        return Ok(here);
+    }
+    // The session this one replaces, if any, is part of the idempotency key: going back to a
+    // plan chosen before must not be answered with the session expired since.
+    let mut replaces = "none".to_owned();
+    if let Some((earlier, at_gateway)) = latest_checkout(state, signup).await? {
+        if at_gateway.paid {
+            record_payment(state, &earlier, &at_gateway).await?;
+            return Ok(here);
+        }
+        if at_gateway.open && earlier.plan == Some(plan) {
+            return Ok(earlier.checkout_url.unwrap_or(here));
+        }
+        if at_gateway.open && !close_checkout(state, &earlier, &at_gateway.id).await? {
+            return Ok(here);
+        }
+        replaces = at_gateway.id;
+    }
+
     let base = state.config.public_base_url.as_str();
+    let id = &signup.id;
     let request = CheckoutRequest {
-        signup_id: signup.id.clone(),
+        signup_id: id.clone(),
         customer_id: signup.customer_id,
         plan,
         price_id: state.config.plan(plan).price_id.clone(),
         success_url: format!("{base}signup/{id}/complete?session_id={{CHECKOUT_SESSION_ID}}"),
         cancel_url: format!("{base}signup/{id}/cancelled"),
-        idempotency_key: format!("checkout:{id}:{plan}"),
+        idempotency_key: format!("checkout:{id}:{plan}:{replaces}"),
     };
     let session = state
         .gateway
@@ -203,28 +267,63 @@ pub async fn checkout(
         .map_err(Page::internal)?;
     state
         .store
-        .signup_checkout_opened(&signup.id, plan, &session.id, &session.url)
+        .signup_checkout_opened(id, plan, &session.id, &session.url)
         .await?;
     info!(checkout = %session.id, plan = %plan, "checkout opened");
-    Ok(see_other(&session.url))
+    Ok(session.url)
 }
 
-/// The customer's checkout for the same plan that is still open at the gateway (a double
-/// tap, a second tab, the back button): the person is sent back to it instead of a new one.
-async fn reusable_checkout(state: &AppState, signup: &Signup, plan: PlanKind) -> Option<String> {
-    let open = state
+/// The customer's newest checkout and what the gateway says of it now.
+async fn latest_checkout(
+    state: &AppState,
+    signup: &Signup,
+) -> Result<Option<(Signup, CheckoutState)>, Page> {
+    let since = now_ms() - SIGNUP_TTL_MS;
+    let Some(earlier) = state
         .store
-        .open_checkout_for(signup.customer_id, now_ms() - SIGNUP_TTL_MS)
-        .await
-        .ok()??;
-    if open.plan != Some(plan) {
-        return None;
-    }
-    let (session_id, url) = (open.checkout_session_id?, open.checkout_url?);
+        .open_checkout_for(signup.customer_id, since)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(session_id) = earlier.checkout_session_id.clone() else {
+        return Ok(None);
+    };
     match state.gateway.checkout_state(&session_id).await {
-        Ok(CheckoutState { open: true, .. }) => Some(url),
-        _ => None,
+        Ok(at_gateway) => Ok(Some((earlier, at_gateway))),
+        Err(GatewayError::Transient(e)) => Err(Page::internal(e)),
+        Err(_) => Ok(None),
     }
+}
+
+/// Expires the customer's earlier checkout so that it can no longer be paid. False when the
+/// gateway refused because it was paid a moment ago: that payment is recorded instead.
+async fn close_checkout(
+    state: &AppState,
+    earlier: &Signup,
+    session_id: &str,
+) -> Result<bool, Page> {
+    match state.gateway.expire_checkout(session_id).await {
+        Ok(()) | Err(GatewayError::NotFound) => {}
+        Err(GatewayError::Rejected(_)) => {
+            let now = state
+                .gateway
+                .checkout_state(session_id)
+                .await
+                .map_err(Page::internal)?;
+            if now.paid {
+                record_payment(state, earlier, &now).await?;
+                return Ok(false);
+            }
+        }
+        Err(e) => return Err(Page::internal(e)),
+    }
+    state
+        .store
+        .signup_finished(&earlier.id, SignupOutcome::Cancelled, None)
+        .await?;
+    info!(checkout = %session_id, "earlier checkout expired for a new one");
+    Ok(true)
 }
 
 #[derive(Deserialize)]
@@ -290,27 +389,11 @@ fn valid_session_id(s: &str) -> bool {
 /// Records the payment and runs the same idempotent activation the webhook path runs, then
 /// waits a bounded time for AURA. If AURA is slow the job stays queued and is retried.
 async fn activate(state: &AppState, signup: &Signup, checkout: &CheckoutState) -> Result<(), Page> {
-    let subscription = checkout
-        .gateway_subscription
-        .as_deref()
-        .ok_or_else(|| Page::internal("paid checkout without a subscription"))?;
-    let facts = GatewayFacts {
-        gateway_subscription_id: subscription,
-        customer_id: signup.customer_id,
-        gateway_customer_id: checkout.gateway_customer.as_deref(),
-        plan: signup.plan.unwrap_or(PlanKind::Single),
-        status: "incomplete",
-        paid_through: None,
-        cancel_at_period_end: false,
-    };
-    if state.store.record_paid_checkout(&signup.id, &facts).await? {
-        state.wake.notify_waiters();
-    }
-    info!(subscription, "payment confirmed by the gateway");
+    let subscription = record_payment(state, signup, checkout).await?;
 
     let deadline = tokio::time::Instant::now() + ACTIVATION_WAIT;
     while tokio::time::Instant::now() < deadline {
-        if let Some(row) = state.store.subscription(subscription).await?
+        if let Some(row) = state.store.subscription(&subscription).await?
             && row.aura_state == AuraState::Active
         {
             return Ok(());
@@ -322,6 +405,34 @@ async fn activate(state: &AppState, signup: &Signup, checkout: &CheckoutState) -
         "AURA activation still pending; the person goes back with success=true and the job keeps retrying"
     );
     Ok(())
+}
+
+/// The gateway confirmed `checkout` paid: the signup is marked paid, its subscription linked
+/// to the customer and its activation enqueued, in one transaction. Returns the subscription.
+async fn record_payment(
+    state: &AppState,
+    signup: &Signup,
+    checkout: &CheckoutState,
+) -> Result<String, Page> {
+    let subscription = checkout
+        .gateway_subscription
+        .clone()
+        .ok_or_else(|| Page::internal("paid checkout without a subscription"))?;
+    let facts = GatewayFacts {
+        gateway_subscription_id: &subscription,
+        customer_id: signup.customer_id,
+        gateway_customer_id: checkout.gateway_customer.as_deref(),
+        plan: signup.plan.unwrap_or(PlanKind::Single),
+        // Provisional until the sync reads it: a paid checkout leaves the subscription active.
+        status: "active",
+        paid_through: None,
+        cancel_at_period_end: false,
+    };
+    if state.store.record_paid_checkout(&signup.id, &facts).await? {
+        state.wake.notify_waiters();
+    }
+    info!(subscription, "payment confirmed by the gateway");
+    Ok(subscription)
 }
 
 /// `GET /signup/{id}/cancelled`: back to the app. The outcome is what the store knows: a
@@ -361,19 +472,20 @@ fn expired_check(signup: &Signup, redirect: &AllowedRedirect) -> Result<(), Page
     Ok(())
 }
 
-/// A customer AURA already covers gets no second checkout: the page says until when.
+/// A customer AURA already covers gets no second checkout: the page says until when. One
+/// whose payment the gateway confirmed (this signup's, or one in another tab) is told it was
+/// received; both go back with `success=true`.
 async fn covered_page(
     state: &AppState,
     signup: &Signup,
     redirect: &AllowedRedirect,
 ) -> Result<Option<Page>, Page> {
     let now = now_ms();
-    let Some(covered) = state
-        .store
-        .covering_subscription(signup.customer_id, now)
-        .await?
-    else {
-        if signup.outcome == SignupOutcome::Paid {
+    let customer = signup.customer_id;
+    let Some(covered) = state.store.covering_subscription(customer, now).await? else {
+        let paid = signup.outcome == SignupOutcome::Paid
+            || state.store.paying_subscription(customer).await?.is_some();
+        if paid {
             let page = Page::new(
                 StatusCode::OK,
                 "Payment received",

@@ -115,6 +115,18 @@ impl Store {
         row.as_ref().map(session_from_row).transpose()
     }
 
+    /// Closes an open session; false when it was not open (paid, or expired already).
+    pub async fn sandbox_expire_session(&self, id: &str) -> StoreResult<bool> {
+        let expired = sqlx::query(
+            "UPDATE sandbox_sessions SET status = 'expired' WHERE id = $1 AND status = 'open'",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(expired == 1)
+    }
+
     /// Completes an open session with its new subscription, in one transaction. Returns false
     /// when the session was no longer open (paid twice, in two tabs).
     pub async fn sandbox_complete_session(

@@ -127,6 +127,43 @@ impl Store {
         row.as_ref().map(signup_from_row).transpose()
     }
 
+    /// Claims the right to open a checkout for `customer`, for `lease_ms`. False while
+    /// another request (a double tap, a second tab) holds an unexpired claim.
+    pub async fn claim_checkout(
+        &self,
+        customer: CustomerId,
+        signup: &SignupId,
+        lease_ms: i64,
+    ) -> StoreResult<bool> {
+        let now = now_ms();
+        let claimed = sqlx::query(
+            "INSERT INTO checkout_claims (aura_customer_id, signup_id, until_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (aura_customer_id) DO UPDATE SET signup_id = EXCLUDED.signup_id, \
+             until_ms = EXCLUDED.until_ms WHERE checkout_claims.until_ms < $4",
+        )
+        .bind(customer.get())
+        .bind(signup.as_str())
+        .bind(now + lease_ms)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(claimed == 1)
+    }
+
+    pub async fn release_checkout(
+        &self,
+        customer: CustomerId,
+        signup: &SignupId,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM checkout_claims WHERE aura_customer_id = $1 AND signup_id = $2")
+            .bind(customer.get())
+            .bind(signup.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn signup_checkout_opened(
         &self,
         id: &SignupId,

@@ -205,6 +205,23 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// The customer's subscription the gateway says is paid for (active or in a trial),
+    /// whether or not AURA covers it yet.
+    pub async fn paying_subscription(
+        &self,
+        customer: CustomerId,
+    ) -> StoreResult<Option<SubscriptionRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM subscriptions WHERE aura_customer_id = $1 \
+             AND gateway_status IN ('active', 'trialing') ORDER BY updated_at DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(customer.get())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     /// The customer's subscription that AURA currently covers, if any.
     pub async fn covering_subscription(
         &self,

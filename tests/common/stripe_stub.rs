@@ -116,6 +116,7 @@ impl StripeStub {
         let app = Router::new()
             .route("/v1/checkout/sessions", post(create_session))
             .route("/v1/checkout/sessions/{id}", get(retrieve_session))
+            .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
             .route(
                 "/v1/subscriptions/{id}",
                 get(retrieve_subscription).delete(cancel_subscription),
@@ -570,6 +571,34 @@ async fn retrieve_session(
         Some(session) => Json(session.clone()).into_response(),
         None => missing("checkout.session", &id),
     }
+}
+
+/// `POST /v1/checkout/sessions/{id}/expire`: only an open session can be expired.
+async fn expire_session(
+    State(state): Shared,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = intake(&state, &method, &uri, &headers, BTreeMap::new()).await {
+        return response;
+    }
+    let mut state = state.lock().expect("stub state lock");
+    let Some(session) = state.sessions.get_mut(&id) else {
+        return missing("checkout.session", &id);
+    };
+    if session["status"] != "open" {
+        let message = "Only Checkout Sessions with a status in [\"open\"] can be expired.";
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            message,
+        );
+    }
+    session["status"] = json!("expired");
+    Json(session.clone()).into_response()
 }
 
 /// `GET /v1/subscriptions/{id}`.

@@ -114,6 +114,16 @@ impl SandboxGateway {
         })
     }
 
+    pub async fn expire_checkout(&self, session_id: &str) -> Result<(), GatewayError> {
+        match self.store.sandbox_expire_session(session_id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(GatewayError::Rejected(
+                "only an open session can be expired".into(),
+            )),
+            Err(e) => Err(gateway_error(e)),
+        }
+    }
+
     pub async fn subscription(
         &self,
         subscription_id: &str,
