@@ -24,12 +24,10 @@ pub enum AuraError {
     SubscriptionNotFound,
     #[error("AURA refused a date in the past")]
     DateInPast,
-    #[error("AURA does not offer the subscription type")]
+    /// AURA gives the same answer for a type id it does not offer and for dependants the
+    /// type cannot take (the collection documents both with one body).
+    #[error("AURA does not offer the subscription type, or not with these dependants")]
     UnknownSubscriptionType,
-    #[error("the subscription type takes no dependants")]
-    DependantsNotSupported,
-    #[error("more dependants than the subscription type allows")]
-    TooManyDependants,
     #[error("AURA refused the server token after a refresh")]
     Unauthorized,
     #[error("AURA did not accept the client id and secret")]
@@ -88,8 +86,6 @@ pub(crate) fn classify(status: u16, body: &str) -> AuraError {
         },
         400 if has("could not authenticate") => AuraError::BadCredentials,
         400 if has("subscriptiontype does not exist") => AuraError::UnknownSubscriptionType,
-        400 if has("does not support dependants") => AuraError::DependantsNotSupported,
-        400 if has("dependants") && has("at most") => AuraError::TooManyDependants,
         400 if has("in the past") || has("earlier than the current date") => AuraError::DateInPast,
         400 | 404 if has("customer") && (has("does not exist") || has("customer not found")) => {
             AuraError::CustomerNotFound

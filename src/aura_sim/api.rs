@@ -17,7 +17,7 @@ use super::{
     bodies::{self, CustomerView},
     lock,
     refusal::Refusal,
-    state::{CreateRequest, Customer, State as SimState, check_range},
+    state::{CreateRequest, Customer, State as SimState},
 };
 
 type Answer = Result<Json<Value>, Refusal>;
@@ -202,14 +202,20 @@ fn check_not_registered(state: &SimState, mobile: &str) -> Result<(), Refusal> {
 }
 
 /// Registration names which of the two dates is wrong, unlike the subscription endpoints.
+/// Registration names the date it refuses, `validTo` first: the collection's example with
+/// both dates in the past is answered about `validTo`.
 fn check_register_dates(s: &InitialSubscription) -> Result<(), Refusal> {
-    check_range(s.valid_from, s.valid_to, Refusal::DateRangeInPast).map_err(|_| {
-        if s.valid_from.date_naive() < Utc::now().date_naive() {
-            Refusal::ValidFromInPast
-        } else {
-            Refusal::ValidToInPast
-        }
-    })
+    let now = Utc::now();
+    if s.valid_to < now {
+        return Err(Refusal::ValidToInPast);
+    }
+    if s.valid_from.date_naive() < now.date_naive() {
+        return Err(Refusal::ValidFromInPast);
+    }
+    if s.valid_to < s.valid_from {
+        return Err(Refusal::ValidToBeforeValidFrom);
+    }
+    Ok(())
 }
 
 pub(crate) async fn edit_customer(

@@ -19,7 +19,7 @@ pub(crate) enum Refusal {
     ValidToBeforeValidFrom,
     UnknownType,
     NoDependantsAllowed,
-    TooManyDependants(u32),
+    TooManyDependants,
     CustomerNotFound,
     MainCustomerMissing(i64),
     SubscriptionExists {
@@ -65,9 +65,11 @@ impl Refusal {
             ValidFromInPast => errors("ValidFrom date cannot be earlier than the current date".into()),
             ValidToInPast => errors("ValidTo date cannot be earlier than the current date".into()),
             ValidToBeforeValidFrom => errors("ValidTo date cannot be earlier than the ValidFrom date".into()),
-            UnknownType => errors("The subscriptionType does not exist for the SubscriptionTypeId in the request".into()),
-            NoDependantsAllowed => errors("The subscriptionType does not support dependants".into()),
-            TooManyDependants(limit) => errors(format!("The subscriptionType allows at most {limit} dependants")),
+            // The collection documents this one body for an unknown type and for dependants on
+            // a type that takes none; it documents nothing for too many, so they share it too.
+            UnknownType | NoDependantsAllowed | TooManyDependants => {
+                errors("The subscriptionType does not exist for the SubscriptionTypeId in the request".into())
+            }
             CustomerNotFound => errors("Customer not found.".into()),
             MainCustomerMissing(id) => errors(format!("Customer with id {id}, does not exist")),
             SubscriptionExists { customer_id, subscription } => json!({

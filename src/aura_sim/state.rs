@@ -334,11 +334,7 @@ impl State {
 }
 
 /// AURA's two date rules: a range may not start before today (UTC) nor end in the past.
-pub(crate) fn check_range(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    refusal: Refusal,
-) -> Result<(), Refusal> {
+fn check_range(from: DateTime<Utc>, to: DateTime<Utc>, refusal: Refusal) -> Result<(), Refusal> {
     let now = Utc::now();
     if from.date_naive() < now.date_naive() || to < now {
         return Err(refusal);
@@ -352,7 +348,7 @@ pub(crate) fn check_range(
 fn check_dependant_count(limit: Option<u32>, count: usize) -> Result<(), Refusal> {
     match limit {
         None if count > 0 => Err(Refusal::NoDependantsAllowed),
-        Some(limit) if count > limit as usize => Err(Refusal::TooManyDependants(limit)),
+        Some(limit) if count > limit as usize => Err(Refusal::TooManyDependants),
         _ => Ok(()),
     }
 }
