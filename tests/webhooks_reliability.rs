@@ -877,3 +877,103 @@ async fn aura_down_while_200_events_arrive_every_one_is_acknowledged_and_all_con
         "one create per customer, however many events and retries"
     );
 }
+
+/// A family gateway subscription for `customer` at the stand-in, ending at `period_end`.
+fn family_subscription(rig: &Rig, id: &str, customer: i64, period_end: i64) -> Value {
+    let mut sub = rig.subscription(id, customer, "active", period_end);
+    sub["items"]["data"][0]["price"]["id"] = json!(PRICE_FAMILY);
+    rig.stub.put_subscription(sub.clone());
+    sub
+}
+
+#[tokio::test]
+async fn a_dependant_aura_no_longer_knows_never_holds_up_the_main_members_renewal() {
+    let rig = rig(&[]).await;
+    let (main, gone, stays) = (rig.customer(), rig.customer(), rig.customer());
+    let id = new_subscription_id();
+    let first_end = now() + 10 * DAY;
+    let sub = family_subscription(&rig, &id, main, first_end);
+    rig.deliver(&rig.stub.event("customer.subscription.created", sub))
+        .await;
+    rig.aura_valid_to(main, first_end + MARGIN).await;
+    rig.settled(&id).await;
+    rig.store()
+        .set_dependants(&id, &[gone, stays])
+        .await
+        .unwrap();
+    rig.store()
+        .enqueue_job(SYNC_SUBSCRIPTION, &id)
+        .await
+        .unwrap();
+    rig.settled(&id).await;
+    assert_eq!(rig.only_aura_subscription(main).dependants, [gone, stays]);
+
+    // One dependant deletes their AURA profile; then the renewal is paid.
+    rig.app
+        .running
+        .state
+        .aura
+        .delete_customer(gone)
+        .await
+        .unwrap();
+    let renewed_end = first_end + 30 * DAY;
+    let sub = family_subscription(&rig, &id, main, renewed_end);
+    rig.deliver(&rig.stub.event("customer.subscription.updated", sub))
+        .await;
+    rig.aura_valid_to(main, renewed_end + MARGIN).await;
+    rig.settled(&id).await;
+
+    assert_eq!(rig.only_aura_subscription(main).dependants, [stays]);
+    assert_eq!(
+        rig.store()
+            .subscription(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .dependants,
+        [stays]
+    );
+    let actions = rig.store().actions_for(main).await.unwrap();
+    assert!(
+        actions.iter().any(|a| a.action == "drop_dependant"
+            && a.detail
+                .as_deref()
+                .is_some_and(|d| d.contains(&gone.to_string()))),
+        "the change is in the customer's history: {actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_family_created_with_a_dependant_aura_refuses_still_covers_the_others() {
+    let rig = rig(&[]).await;
+    let (main, stays) = (rig.customer(), rig.customer());
+    let unknown = 990_000_123;
+    let id = new_subscription_id();
+    let period_end = now() + 30 * DAY;
+    rig.sim().set_faults(Faults {
+        down: Some(DownMode::Unavailable),
+        ..Default::default()
+    });
+    let sub = family_subscription(&rig, &id, main, period_end);
+    rig.deliver(&rig.stub.event("customer.subscription.created", sub))
+        .await;
+    eventually(WAIT, "the row is known", || async {
+        rig.store().subscription(&id).await.unwrap().is_some()
+    })
+    .await;
+    rig.store()
+        .set_dependants(&id, &[unknown, stays])
+        .await
+        .unwrap();
+    rig.sim().set_faults(Faults::default());
+    rig.store()
+        .enqueue_job(SYNC_SUBSCRIPTION, &id)
+        .await
+        .unwrap();
+
+    rig.aura_valid_to(main, period_end + MARGIN).await;
+    rig.settled(&id).await;
+    let held = rig.only_aura_subscription(main);
+    assert_eq!(held.dependants, [stays], "{held:?}");
+    assert_eq!(effects(&rig.sim().calls()).creates, 1);
+}

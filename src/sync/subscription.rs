@@ -12,7 +12,7 @@ use crate::{
     aura::{AuraError, AuraSubscription, NewSubscription},
     domain::{CustomerId, PlanKind},
     gateway::{GatewayError, GatewaySubscription},
-    store::{AuraState, GatewayFacts, SubscriptionRow, from_ms, now_ms, to_ms},
+    store::{AuraState, Change, GatewayFacts, NewAction, SubscriptionRow, from_ms, now_ms, to_ms},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +62,14 @@ pub async fn sync_subscription(
     let gs = ctx.gateway.subscription(gateway_subscription_id).await?;
     let row = record_gateway_state(ctx, &gs).await?;
 
-    // One retry covers a subscription AURA lost on its side: it is forgotten, then created anew.
+    // A refusal the store can put right (a subscription AURA lost, a dependant AURA will not
+    // take) is put right and decided again at once, a bounded number of times.
     let mut decision = apply(ctx, &gs, &row).await;
-    if let Err(SyncError::Retryable(ref why)) = decision
-        && why == LOST_AT_AURA
-    {
+    for _ in 0..DECIDE_AGAIN_LIMIT {
+        match &decision {
+            Err(SyncError::Retryable(why)) if why.starts_with(DECIDE_AGAIN) => {}
+            _ => break,
+        }
         let row = ctx
             .store
             .subscription(gateway_subscription_id)
@@ -82,7 +85,13 @@ pub async fn sync_subscription(
     Ok(decision)
 }
 
-const LOST_AT_AURA: &str = "the AURA subscription no longer exists at AURA";
+/// Marks a retryable error whose cause the sync has just put right in the store.
+const DECIDE_AGAIN: &str = "decide again: ";
+const DECIDE_AGAIN_LIMIT: usize = 8;
+
+fn decide_again(why: &str) -> SyncError {
+    SyncError::Retryable(format!("{DECIDE_AGAIN}{why}"))
+}
 
 async fn record_gateway_state(
     ctx: &SyncContext,
@@ -195,7 +204,25 @@ async fn create(
         dependant_customer_ids: dependants.to_vec(),
     };
 
-    match ctx.aura.create_subscription(&request).await {
+    let mut result = ctx.aura.create_subscription(&request).await;
+    if let Err(e) = &result
+        && refused_dependant(e, dependants).is_some()
+    {
+        // A dependant AURA refuses must not leave the main member uncovered: they are
+        // covered alone, and the whole list follows as an update (which drops what AURA
+        // refuses). Retrying alone also finds our own create whose answer was lost.
+        let alone = NewSubscription {
+            dependant_customer_ids: Vec::new(),
+            ..request
+        };
+        result = ctx.aura.create_subscription(&alone).await;
+        if let Ok(created) = &result {
+            record_active(ctx, row, created, &[]).await?;
+            return Err(decide_again("covered alone first; the dependants follow"));
+        }
+    }
+
+    match result {
         Ok(created) => record_active(ctx, row, &created, dependants).await,
         Err(AuraError::AlreadyExists {
             existing: Some(existing),
@@ -235,21 +262,7 @@ async fn adopt(
         return record_active(ctx, row, &existing, dependants).await;
     }
     let target = existing.valid_to.max(valid_to);
-    let deps = family.then_some(dependants);
-    let updated = ctx
-        .aura
-        .update_subscription(existing.id, target, deps)
-        .await?;
-    record_active(
-        ctx,
-        row,
-        &AuraSubscription {
-            id: existing.id,
-            ..updated
-        },
-        dependants,
-    )
-    .await
+    update(ctx, row, existing.id, target, dependants).await
 }
 
 async fn update(
@@ -284,10 +297,53 @@ async fn update(
                     &[],
                 )
                 .await?;
-            Err(SyncError::Retryable(LOST_AT_AURA.into()))
+            Err(decide_again(
+                "the AURA subscription no longer exists at AURA",
+            ))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => match refused_dependant(&e, dependants) {
+            Some(refused) => drop_dependant(ctx, row, refused, &e).await,
+            None => Err(e.into()),
+        },
     }
+}
+
+/// The dependant of `dependants` an AURA refusal names: one AURA does not know (a deleted
+/// profile, a mistyped id) or one that belongs to another subscription.
+fn refused_dependant(e: &AuraError, dependants: &[i64]) -> Option<i64> {
+    let named = match e {
+        AuraError::DependantNotFound { customer_id }
+        | AuraError::DependantTaken { customer_id } => *customer_id,
+        _ => None,
+    };
+    named.filter(|id| dependants.contains(id))
+}
+
+/// Takes a dependant AURA refuses off the desired list, recorded in the customer's history,
+/// so that the main member's coverage (and the other dependants') is never held up by it.
+async fn drop_dependant(
+    ctx: &SyncContext,
+    row: &SubscriptionRow,
+    refused: i64,
+    why: &AuraError,
+) -> Result<(), SyncError> {
+    warn!(dependant = refused, error = %why, "AURA refused a dependant: taken off the list");
+    let kept: Vec<i64> = row
+        .dependants
+        .iter()
+        .copied()
+        .filter(|d| *d != refused)
+        .collect();
+    let detail = format!("AURA refused dependant {refused}: {why}");
+    let record = NewAction {
+        actor: "sync",
+        action: "drop_dependant",
+        customer_id: Some(row.customer_id.get()),
+        target: &row.gateway_subscription_id,
+        detail: Some(&detail),
+    };
+    ctx.store.act(&record, &Change::SetDependants(kept)).await?;
+    Err(decide_again(&detail))
 }
 
 /// Ends the AURA subscription, unless another gateway subscription that is still paid for
