@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::Method;
 use serde_json::Value;
-use tracing::{debug, instrument, warn};
+use tracing::{info, instrument, warn};
 
 use super::client::{AuraCallRecord, Inner};
 use super::error::{AuraError, classify};
@@ -231,7 +231,7 @@ fn transport_error(e: reqwest::Error) -> AuraError {
 fn log_outcome(status: Option<u16>, duration: Duration, outcome: &Result<Value, AuraError>) {
     let elapsed_ms = duration.as_millis() as u64;
     match outcome {
-        Ok(_) => debug!(status, elapsed_ms, "AURA answered"),
+        Ok(_) => info!(status, elapsed_ms, "AURA answered"),
         Err(err) => warn!(status, elapsed_ms, error = %err, "AURA call failed"),
     }
 }
