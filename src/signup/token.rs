@@ -269,6 +269,68 @@ mod tests {
         assert!(verifier().verify(&parts.join(".")).await.is_err());
     }
 
+    /// A JWKS endpoint whose set gains the key `k2` when `rotated` is set.
+    async fn rotating_jwks(rotated: Arc<std::sync::atomic::AtomicBool>) -> url::Url {
+        use jsonwebtoken::jwk::Jwk;
+        let key = EncodingKey::from_ec_pem(ES_PRIVATE.as_bytes()).unwrap();
+        let jwk = |kid: &str| {
+            let mut jwk = Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::ES256).unwrap();
+            jwk.common.key_id = Some(kid.into());
+            jwk
+        };
+        let (before, after) = (
+            json!({"keys": [jwk("k1")]}),
+            json!({"keys": [jwk("k1"), jwk("k2")]}),
+        );
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let set = if rotated.load(std::sync::atomic::Ordering::SeqCst) {
+                    after.clone()
+                } else {
+                    before.clone()
+                };
+                async move { axum::Json(set) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url::Url::parse(&url).unwrap()
+    }
+
+    const ES_PRIVATE: &str = include_str!("../../tests/fixtures/jwt/es256-private.pem");
+
+    #[tokio::test]
+    async fn a_rotated_in_key_is_fetched_once_a_minute_has_passed_since_the_last_fetch() {
+        let rotated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let url = rotating_jwks(rotated.clone()).await;
+        let tokens = TokenVerifier::new(JwtConfig {
+            key: JwtKey::Jwks {
+                algorithm: jsonwebtoken::Algorithm::ES256,
+                url,
+            },
+            customer_claim: "customerId".into(),
+            leeway: Duration::from_secs(30),
+        });
+        let key = EncodingKey::from_ec_pem(ES_PRIVATE.as_bytes()).unwrap();
+        let signed = |kid: &str| {
+            let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+            header.kid = Some(kid.into());
+            encode(&header, &json!({"customerId": 3, "exp": exp()}), &key).unwrap()
+        };
+
+        assert!(tokens.verify(&signed("k1")).await.is_ok());
+        rotated.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            tokens.verify(&signed("k2")).await.is_err(),
+            "within a minute of the last fetch"
+        );
+        let a_minute_ago = Instant::now() - JWKS_REFETCH_GAP - Duration::from_secs(1);
+        tokens.jwks.lock().await.fetched_at = Some(a_minute_ago);
+        assert_eq!(tokens.verify(&signed("k2")).await.unwrap().get(), 3);
+    }
+
     #[tokio::test]
     async fn a_token_signed_with_another_algorithm_is_refused() {
         let token = encode(
