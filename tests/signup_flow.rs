@@ -459,6 +459,26 @@ async fn paid_in_one_tab_the_other_tab_offers_no_second_checkout() {
 }
 
 #[tokio::test]
+async fn cancelling_closes_the_checkout_so_the_back_button_cannot_pay_it() {
+    let app = app().await;
+    let (customer, signup) = start(&app).await;
+    let checkout = choose(&app, &signup, "family").await;
+
+    let back = get(&app, &format!("{signup}/cancelled")).await;
+    assert_eq!(
+        location(&back),
+        format!("{}&success=false", back_url(&app, customer))
+    );
+    let late = pay(&app, &checkout, "4242424242424242").await;
+    assert_eq!(late.status(), StatusCode::GONE);
+    assert!(sim(&app).subscriptions_of(customer).is_empty());
+
+    let again = signup_for(&app, customer).await;
+    let fresh = choose(&app, &again, "family").await;
+    assert_ne!(fresh, checkout, "a new checkout, not the closed one");
+}
+
+#[tokio::test]
 async fn a_covered_customer_goes_back_with_success_and_gets_no_second_checkout() {
     let app = app().await;
     let (customer, signup) = start(&app).await;

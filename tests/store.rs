@@ -130,6 +130,23 @@ async fn open_checkout_is_found_for_the_customer(backend: Backend) {
             .unwrap()
             .is_none()
     );
+
+    // Cancelled, its page may still be open; a later visit without a checkout changes nothing.
+    store
+        .signup_finished(&id, SignupOutcome::Cancelled, None)
+        .await
+        .unwrap();
+    let later = SignupId::generate();
+    store
+        .insert_signup(&later, customer(7), "https://app.example")
+        .await
+        .unwrap();
+    store
+        .signup_finished(&later, SignupOutcome::Cancelled, None)
+        .await
+        .unwrap();
+    let still = store.open_checkout_for(customer(7), 0).await.unwrap();
+    assert_eq!(still.map(|s| s.id), Some(id));
 }
 
 async fn paid_checkout_links_subscription_and_enqueues_once_until_covered(backend: Backend) {

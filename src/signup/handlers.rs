@@ -445,6 +445,16 @@ pub async fn cancelled(
     if signup.outcome == SignupOutcome::Paid {
         return Ok(see_other(&redirect.with_outcome(true)));
     }
+    // The checkout left behind is closed, so the back button cannot pay it after all; if it
+    // was paid meanwhile, that is a payment and the person goes back with success=true. A
+    // gateway that does not answer now leaves it to the customer's next checkout to close.
+    if let Some(session) = signup.checkout_session_id.as_deref() {
+        match close_checkout(&state, &signup, session).await {
+            Ok(false) => return Ok(see_other(&redirect.with_outcome(true))),
+            Ok(true) => {}
+            Err(_) => warn!("the cancelled checkout could not be closed now"),
+        }
+    }
     state
         .store
         .signup_finished(&signup.id, SignupOutcome::Cancelled, None)

@@ -108,15 +108,17 @@ impl Store {
         row.as_ref().map(signup_from_row).transpose()
     }
 
-    /// The customer's newest signup that sent them to a checkout page, if that page may still be
-    /// open: the one a double tap or a second tab should be sent back to.
+    /// The customer's newest signup that sent them to a checkout page that may still be open
+    /// (a cancelled one too: its page may not have been closed): the one a double tap or a
+    /// second tab is sent back to, or that a new checkout must close first.
     pub async fn open_checkout_for(
         &self,
         customer: CustomerId,
         since_ms: i64,
     ) -> StoreResult<Option<Signup>> {
         let sql = format!(
-            "SELECT {SIGNUP_COLUMNS} FROM signups WHERE aura_customer_id = $1 AND outcome = 'checkout' \
+            "SELECT {SIGNUP_COLUMNS} FROM signups WHERE aura_customer_id = $1 AND outcome IN ('checkout', 'cancelled') \
+             AND checkout_session_id IS NOT NULL \
              AND updated_at >= $2 ORDER BY updated_at DESC LIMIT 1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
