@@ -213,17 +213,28 @@ pub const CSV_HEADER: [&str; 10] = [
 ];
 
 /// The rows as CSV, times in RFC 3339 so spreadsheets and scripts read them alike.
+/// Text that a spreadsheet would take for a formula (it starts with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return) gets a leading apostrophe, so opening the export runs nothing.
+fn inert_in_a_spreadsheet(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}
+
 pub fn to_csv(rows: &[MappingRow]) -> Result<Vec<u8>, csv::Error> {
     let time = |ms: Option<i64>| ms.map(super::timeline::rfc3339).unwrap_or_default();
+    let text = |s: &str| inert_in_a_spreadsheet(s);
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER)?;
     for r in rows {
         w.write_record([
             r.customer_id.to_string(),
-            r.plan.clone(),
-            r.gateway_customer_id.clone().unwrap_or_default(),
-            r.gateway_subscription_id.clone(),
-            r.gateway_status.clone(),
+            text(&r.plan),
+            text(r.gateway_customer_id.as_deref().unwrap_or_default()),
+            text(&r.gateway_subscription_id),
+            text(&r.gateway_status),
             time(r.paid_through),
             r.aura_subscription_id
                 .map(|i| i.to_string())
@@ -234,4 +245,24 @@ pub fn to_csv(rows: &[MappingRow]) -> Result<Vec<u8>, csv::Error> {
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_a_spreadsheet_would_run_is_made_inert_and_ids_are_kept() {
+        for (raw, written) in [
+            ("=HYPERLINK(\"http://evil.example\")", "'=HYPERLINK(\"http://evil.example\")"),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("sub_1Pgc6rB7WZ01zgkW", "sub_1Pgc6rB7WZ01zgkW"),
+            ("", ""),
+        ] {
+            assert_eq!(inert_in_a_spreadsheet(raw), written, "{raw:?}");
+        }
+    }
 }
