@@ -5,7 +5,7 @@ mod support;
 use aura_signup::{
     domain::{CustomerId, PlanKind, SignupId},
     store::{
-        AuraCallRow, AuraState, GatewayFacts, NewEvent, SYNC_SUBSCRIPTION, SandboxSession,
+        AuraCallRow, AuraState, Cover, GatewayFacts, NewEvent, SYNC_SUBSCRIPTION, SandboxSession,
         SandboxSubscription, SignupOutcome, Store, now_ms,
     },
 };
@@ -32,7 +32,7 @@ on_both_backends!(
     sandbox_sessions_are_idempotent_and_complete_once,
     coverage_and_sweep_queries,
     a_customers_checkout_claim_is_held_by_one_signup_until_released_or_lapsed,
-    paying_and_shared_aura_subscriptions_are_found,
+    paying_customers_and_shared_aura_subscriptions_are_found,
 );
 
 fn customer(n: i64) -> CustomerId {
@@ -462,12 +462,13 @@ async fn coverage_and_sweep_queries(backend: Backend) {
         .record_gateway_state(&facts("sub_c", 3))
         .await
         .unwrap();
-    assert!(
-        store
-            .covering_subscription(customer(3), now_ms())
-            .await
-            .unwrap()
-            .is_none()
+    let cover = store.cover(customer(3), now_ms()).await.unwrap();
+    assert_eq!(
+        cover,
+        Cover {
+            covered_until: None,
+            paying: true
+        }
     );
 
     let soon = now_ms() + 60_000;
@@ -477,12 +478,34 @@ async fn coverage_and_sweep_queries(backend: Backend) {
         .unwrap();
     assert_eq!(
         store
-            .covering_subscription(customer(3), now_ms())
+            .cover(customer(3), now_ms())
             .await
             .unwrap()
+            .covered_until,
+        Some(soon)
+    );
+    assert_eq!(
+        store.cover(customer(3), soon).await.unwrap().covered_until,
+        None,
+        "coverage that has run out covers nothing"
+    );
+    let id = SignupId::generate();
+    store
+        .insert_signup(&id, customer(3), "https://app.example")
+        .await
+        .unwrap();
+    let (signup, cover) = store
+        .signup_with_cover(&id, now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((signup.id, cover.covered_until), (id, Some(soon)));
+    assert!(
+        store
+            .signup_with_cover(&SignupId::generate(), now_ms())
+            .await
             .unwrap()
-            .gateway_subscription_id,
-        "sub_c"
+            .is_none()
     );
     assert_eq!(
         store.subscriptions_ending_before(soon + 1).await.unwrap(),
@@ -541,35 +564,23 @@ async fn a_customers_checkout_claim_is_held_by_one_signup_until_released_or_laps
     );
 }
 
-async fn paying_and_shared_aura_subscriptions_are_found(backend: Backend) {
+async fn paying_customers_and_shared_aura_subscriptions_are_found(backend: Backend) {
     let (store, _db) = open(backend).await;
-    assert!(
-        store
-            .paying_subscription(customer(9))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    let paying =
+        |store: Store| async move { store.cover(customer(9), now_ms()).await.unwrap().paying };
+    assert!(!paying(store.clone()).await);
     let mut old = facts("sub_old", 9);
     old.status = "canceled";
     store.record_gateway_state(&old).await.unwrap();
     assert!(
-        store
-            .paying_subscription(customer(9))
-            .await
-            .unwrap()
-            .is_none()
+        !paying(store.clone()).await,
+        "an ended subscription pays nothing"
     );
     store
         .record_gateway_state(&facts("sub_new", 9))
         .await
         .unwrap();
-    let paying = store
-        .paying_subscription(customer(9))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(paying.gateway_subscription_id, "sub_new");
+    assert!(paying(store.clone()).await);
 
     for id in ["sub_old", "sub_new"] {
         store

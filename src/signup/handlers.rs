@@ -20,7 +20,7 @@ use crate::{
     domain::{PlanKind, SignupId},
     gateway::{CheckoutRequest, CheckoutState, GatewayError},
     http::page::{Page, css_path, format_money, render, see_other},
-    store::{AuraState, GatewayFacts, Signup, SignupOutcome, now_ms},
+    store::{AuraState, Cover, GatewayFacts, Signup, SignupOutcome, now_ms},
 };
 
 /// A sign-up link is good for this long; after it the person starts again from the app.
@@ -118,8 +118,8 @@ struct PlanChoice {
 
 /// `GET /signup/{id}`: the plan choice, or, for a customer who is already covered, until when.
 pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Page> {
-    let (signup, redirect) = load(&state, &id).await?;
-    if let Some(page) = covered_page(&state, &signup, &redirect).await? {
+    let (signup, redirect, cover) = load_with_cover(&state, &id).await?;
+    if let Some(page) = covered_page(&state, &signup, &redirect, cover).await? {
         return Ok(page.into_response());
     }
     expired_check(&signup, &redirect)?;
@@ -165,7 +165,7 @@ pub async fn checkout(
     Path(id): Path<String>,
     Form(form): Form<CheckoutForm>,
 ) -> Result<Response, Page> {
-    let (signup, redirect) = load(&state, &id).await?;
+    let (signup, redirect, cover) = load_with_cover(&state, &id).await?;
     let plan = form
         .plan
         .as_deref()
@@ -178,7 +178,10 @@ pub async fn checkout(
             )
             .with_back(format!("/signup/{id}"), "Choose a plan")
         })?;
-    if covered_page(&state, &signup, &redirect).await?.is_some() {
+    if covered_page(&state, &signup, &redirect, cover)
+        .await?
+        .is_some()
+    {
         return Ok(see_other(&format!("/signup/{id}")));
     }
     expired_check(&signup, &redirect)?;
@@ -228,8 +231,13 @@ async fn open_one_checkout(
     redirect: &AllowedRedirect,
     plan: PlanKind,
 ) -> Result<String, Page> {
+    // Read again with the claim held: another tab may have paid meanwhile.
     let here = format!("/signup/{}", signup.id);
-    if covered_page(state, signup, redirect).await?.is_some() {
+    let cover = state.store.cover(signup.customer_id, now_ms()).await?;
+    if covered_page(state, signup, redirect, cover)
+        .await?
+        .is_some()
+    {
         return Ok(here);
     }
     // The session this one replaces, if any, is part of the idempotency key: going back to a
@@ -463,11 +471,24 @@ pub async fn cancelled(
 }
 
 async fn load(state: &AppState, id: &str) -> Result<(Signup, AllowedRedirect), Page> {
+    let (signup, redirect, _) = load_with_cover(state, id).await?;
+    Ok((signup, redirect))
+}
+
+/// The signup, where it returns to, and its customer's cover, read in one query.
+async fn load_with_cover(
+    state: &AppState,
+    id: &str,
+) -> Result<(Signup, AllowedRedirect, Cover), Page> {
     let id = SignupId::parse(id).ok_or_else(Page::not_found)?;
-    let signup = state.store.signup(&id).await?.ok_or_else(Page::not_found)?;
+    let (signup, cover) = state
+        .store
+        .signup_with_cover(&id, now_ms())
+        .await?
+        .ok_or_else(Page::not_found)?;
     let redirect = AllowedRedirect::from_stored(&signup.redirect_url)
         .ok_or_else(|| Page::internal("stored redirect URL unreadable"))?;
-    Ok((signup, redirect))
+    Ok((signup, redirect, cover))
 }
 
 fn expired_check(signup: &Signup, redirect: &AllowedRedirect) -> Result<(), Page> {
@@ -489,13 +510,10 @@ async fn covered_page(
     state: &AppState,
     signup: &Signup,
     redirect: &AllowedRedirect,
+    cover: Cover,
 ) -> Result<Option<Page>, Page> {
-    let now = now_ms();
-    let customer = signup.customer_id;
-    let Some(covered) = state.store.covering_subscription(customer, now).await? else {
-        let paid = signup.outcome == SignupOutcome::Paid
-            || state.store.paying_subscription(customer).await?.is_some();
-        if paid {
+    let Some(until) = cover.covered_until else {
+        if signup.outcome == SignupOutcome::Paid || cover.paying {
             let page = Page::new(
                 StatusCode::OK,
                 "Payment received",
@@ -513,7 +531,7 @@ async fn covered_page(
             .signup_finished(&signup.id, SignupOutcome::AlreadyCovered, None)
             .await?;
     }
-    let until = crate::store::from_ms(covered.aura_valid_to.unwrap_or(now)).format("%-d %B %Y");
+    let until = crate::store::from_ms(until).format("%-d %B %Y");
     let page = Page::new(
         StatusCode::OK,
         "You are already covered",

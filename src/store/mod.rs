@@ -27,7 +27,7 @@ pub use aura_calls::AuraCallRow;
 pub use events::{NewEvent, StoredEvent};
 pub use jobs::{ClaimedJob, JobRow, NOTIFY_CHANNEL, SYNC_SUBSCRIPTION};
 pub use sandbox::{SandboxSession, SandboxSubscription};
-pub use signups::{Signup, SignupOutcome};
+pub use signups::{Cover, Signup, SignupOutcome};
 pub use subscriptions::{AuraState, GatewayFacts, SubscriptionRow};
 
 use crate::config::DatabaseUrl;

@@ -78,6 +78,35 @@ fn signup_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Signup> {
     })
 }
 
+/// What the sign-up pages need to know of a customer's cover besides the signup itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cover {
+    /// When AURA's coverage ends, while it has not ended yet.
+    pub covered_until: Option<i64>,
+    /// The gateway says a subscription of theirs is paid for (active or in a trial), whether
+    /// or not AURA covers it yet.
+    pub paying: bool,
+}
+
+/// The two facts of [`Cover`] as columns, for a customer id given as `customer` and the
+/// current time bound as `now_param`.
+fn cover_columns(customer: &str, now_param: &str) -> String {
+    format!(
+        "(SELECT MAX(c.aura_valid_to) FROM subscriptions c WHERE c.aura_customer_id = {customer} \
+         AND c.aura_state = 'active' AND c.aura_valid_to > {now_param}) AS covered_until, \
+         (SELECT COUNT(*) FROM subscriptions p WHERE p.aura_customer_id = {customer} \
+         AND p.gateway_status IN ('active', 'trialing')) AS paying"
+    )
+}
+
+fn cover_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Cover> {
+    let paying: i64 = row.try_get("paying")?;
+    Ok(Cover {
+        covered_until: row.try_get("covered_until")?,
+        paying: paying > 0,
+    })
+}
+
 impl Store {
     pub async fn insert_signup(
         &self,
@@ -106,6 +135,34 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(signup_from_row).transpose()
+    }
+
+    /// A signup and its customer's cover, in one query: what every sign-up page starts from.
+    pub async fn signup_with_cover(
+        &self,
+        id: &SignupId,
+        now: i64,
+    ) -> StoreResult<Option<(Signup, Cover)>> {
+        let cover = cover_columns("signups.aura_customer_id", "$2");
+        let sql = format!("SELECT {SIGNUP_COLUMNS}, {cover} FROM signups WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok((signup_from_row(&row)?, cover_from_row(&row)?)))
+            .transpose()
+    }
+
+    /// A customer's cover now.
+    pub async fn cover(&self, customer: CustomerId, now: i64) -> StoreResult<Cover> {
+        let sql = format!("SELECT {}", cover_columns("$1", "$2"));
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(customer.get())
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        cover_from_row(&row)
     }
 
     /// The customer's newest signup that sent them to a checkout page that may still be open

@@ -205,41 +205,6 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    /// The customer's subscription the gateway says is paid for (active or in a trial),
-    /// whether or not AURA covers it yet.
-    pub async fn paying_subscription(
-        &self,
-        customer: CustomerId,
-    ) -> StoreResult<Option<SubscriptionRow>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM subscriptions WHERE aura_customer_id = $1 \
-             AND gateway_status IN ('active', 'trialing') ORDER BY updated_at DESC LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(customer.get())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(from_row).transpose()
-    }
-
-    /// The customer's subscription that AURA currently covers, if any.
-    pub async fn covering_subscription(
-        &self,
-        customer: CustomerId,
-        now: i64,
-    ) -> StoreResult<Option<SubscriptionRow>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM subscriptions WHERE aura_customer_id = $1 AND aura_state = 'active' \
-             AND aura_valid_to > $2 ORDER BY aura_valid_to DESC LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(customer.get())
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(from_row).transpose()
-    }
-
     pub async fn record_gateway_state(&self, facts: &GatewayFacts<'_>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         Self::upsert_subscription(&mut tx, facts).await?;
@@ -286,20 +251,6 @@ impl Store {
             .await?
             .rows_affected();
         Ok(changed == 1)
-    }
-
-    pub async fn record_sync_error(
-        &self,
-        gateway_subscription_id: &str,
-        error: &str,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE subscriptions SET last_error = $2, updated_at = $3 WHERE gateway_subscription_id = $1")
-            .bind(gateway_subscription_id)
-            .bind(error)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// Gateway subscriptions whose AURA coverage ends before `horizon`: the periodic sweep
