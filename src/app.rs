@@ -17,6 +17,7 @@ use crate::{
     signup::token::TokenVerifier,
     store::{AuraCallRow, Store},
     sync::{SyncContext, Worker, WorkerOptions, sweep},
+    webhooks::writer::IntakeWriter,
 };
 
 /// Everything a request handler needs. Cheap to clone; nothing that matters lives only here.
@@ -32,6 +33,8 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// Operators, API tokens and the session key of the console.
     pub admin: Arc<crate::admin::auth::Auth>,
+    /// Makes webhook events durable, several deliveries to a commit.
+    pub intake: IntakeWriter,
 }
 
 /// A started service: its address, state, and what it takes to stop it.
@@ -80,11 +83,12 @@ pub async fn start(
         admin: Arc::new(crate::admin::auth::Auth::new(&config)),
         tokens: TokenVerifier::new(config.jwt.clone()),
         config: config.clone(),
-        store,
+        store: store.clone(),
         gateway,
         aura,
         sync,
         wake: Arc::new(Notify::new()),
+        intake: IntakeWriter::start(store.clone()),
     };
 
     let shutdown = CancellationToken::new();

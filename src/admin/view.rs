@@ -254,7 +254,10 @@ mod tests {
     #[test]
     fn text_a_spreadsheet_would_run_is_made_inert_and_ids_are_kept() {
         for (raw, written) in [
-            ("=HYPERLINK(\"http://evil.example\")", "'=HYPERLINK(\"http://evil.example\")"),
+            (
+                "=HYPERLINK(\"http://evil.example\")",
+                "'=HYPERLINK(\"http://evil.example\")",
+            ),
             ("+1", "'+1"),
             ("-2", "'-2"),
             ("@SUM(A1)", "'@SUM(A1)"),

@@ -1,4 +1,6 @@
-use sqlx::Row;
+use std::collections::HashSet;
+
+use sqlx::{Any, Row, Transaction};
 
 use super::{Store, StoreResult, jobs, now_ms};
 
@@ -29,39 +31,38 @@ impl Store {
     /// Stores the event and, when it names a subscription and is new, enqueues that
     /// subscription's sync, in one transaction. Returns false for a duplicate delivery.
     pub async fn record_event(&self, event: &NewEvent<'_>) -> StoreResult<bool> {
+        let fresh = self.record_events(std::slice::from_ref(event)).await?;
+        Ok(fresh[0])
+    }
+
+    /// Stores several events and enqueues the syncs they call for, in one transaction (one
+    /// commit for all: what lets concurrent deliveries share the cost of durability).
+    /// Returns, for each event in order, whether it was new; a second copy of an event in
+    /// the same batch counts as a duplicate.
+    pub async fn record_events(&self, events: &[NewEvent<'_>]) -> StoreResult<Vec<bool>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO gateway_events (id, gateway, event_type, subscription_id, payload, received_at, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(event.id)
-        .bind(event.gateway)
-        .bind(event.event_type)
-        .bind(event.subscription_id)
-        .bind(event.payload)
-        .bind(now)
-        .bind(event.outcome)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let inserted = insert_events_in(&mut tx, events, now).await?;
 
-        if let Some(subscription) = event.subscription_id
-            && inserted
-            && event.outcome.is_none()
-        {
-            jobs::enqueue_in(
-                &mut tx,
-                self.backend,
-                jobs::SYNC_SUBSCRIPTION,
-                subscription,
-                now,
-            )
-            .await?;
-        }
+        let mut seen = HashSet::new();
+        let fresh: Vec<bool> = events
+            .iter()
+            .map(|e| inserted.contains(e.id) && seen.insert(e.id))
+            .collect();
+        let mut keys: Vec<&str> = events
+            .iter()
+            .zip(&fresh)
+            .filter(|(e, fresh)| **fresh && e.outcome.is_none())
+            .filter_map(|(e, _)| e.subscription_id)
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        jobs::enqueue_many_in(&mut tx, self.backend, jobs::SYNC_SUBSCRIPTION, &keys, now).await?;
         tx.commit().await?;
-        Ok(inserted)
+        Ok(fresh)
     }
 
     /// Marks the events of a subscription received up to `until` as applied by a sync.
@@ -114,4 +115,45 @@ impl Store {
             .fetch_one(&self.pool)
             .await
     }
+}
+
+/// One multi-row `INSERT`; returns the ids that were new (the others were stored before).
+async fn insert_events_in(
+    tx: &mut Transaction<'_, Any>,
+    events: &[NewEvent<'_>],
+    now: i64,
+) -> StoreResult<HashSet<String>> {
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let p = i * 7;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO gateway_events (id, gateway, event_type, subscription_id, payload, received_at, outcome) \
+         VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+    for e in events {
+        query = query
+            .bind(e.id)
+            .bind(e.gateway)
+            .bind(e.event_type)
+            .bind(e.subscription_id)
+            .bind(e.payload)
+            .bind(now)
+            .bind(e.outcome);
+    }
+    let ids: Vec<String> = query.fetch_all(&mut **tx).await?;
+    Ok(ids.into_iter().collect())
 }

@@ -41,20 +41,43 @@ pub(crate) async fn enqueue_in(
     key: &str,
     run_at: i64,
 ) -> StoreResult<()> {
+    enqueue_many_in(tx, backend, kind, &[key], run_at).await
+}
+
+/// What enqueueing does to a row that exists: see [`enqueue_in`].
+const UPSERT_JOB: &str = "ON CONFLICT (kind, job_key) DO UPDATE SET generation = sync_jobs.generation + 1, \
+     run_at = CASE WHEN sync_jobs.dead OR EXCLUDED.run_at < sync_jobs.run_at THEN EXCLUDED.run_at ELSE sync_jobs.run_at END, \
+     attempts = CASE WHEN sync_jobs.dead THEN 0 ELSE sync_jobs.attempts END, \
+     dead = FALSE, updated_at = EXCLUDED.updated_at";
+
+/// [`enqueue_in`] for several distinct keys at once: one statement, one notification. The
+/// keys must be distinct (a statement may not update the same row twice).
+pub(crate) async fn enqueue_many_in(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    kind: &str,
+    keys: &[&str],
+    run_at: i64,
+) -> StoreResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
     let now = now_ms();
-    sqlx::query(
-        "INSERT INTO sync_jobs (kind, job_key, run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-         ON CONFLICT (kind, job_key) DO UPDATE SET generation = sync_jobs.generation + 1, \
-         run_at = CASE WHEN sync_jobs.dead OR EXCLUDED.run_at < sync_jobs.run_at THEN EXCLUDED.run_at ELSE sync_jobs.run_at END, \
-         attempts = CASE WHEN sync_jobs.dead THEN 0 ELSE sync_jobs.attempts END, \
-         dead = FALSE, updated_at = EXCLUDED.updated_at",
-    )
-    .bind(kind)
-    .bind(key)
-    .bind(run_at)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    let rows: Vec<String> = (0..keys.len())
+        .map(|i| format!("($1, ${}, $2, $3, $3)", i + 4))
+        .collect();
+    let sql = format!(
+        "INSERT INTO sync_jobs (kind, job_key, run_at, created_at, updated_at) VALUES {} {UPSERT_JOB}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(kind)
+        .bind(run_at)
+        .bind(now);
+    for key in keys {
+        query = query.bind(*key);
+    }
+    query.execute(&mut **tx).await?;
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(NOTIFY_CHANNEL)
@@ -149,6 +172,7 @@ impl Store {
 
     /// Failed: try again at `retry_at`, or, when `retry_at` is `None`, park it as dead for an
     /// operator. A job enqueued again meanwhile is never parked: the new hint deserves a run.
+    /// The error is also shown on the subscription the job syncs, in the same transaction.
     pub async fn fail_job(
         &self,
         job: &ClaimedJob,
@@ -157,6 +181,17 @@ impl Store {
         retry_at: Option<i64>,
     ) -> StoreResult<()> {
         let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        if job.kind == SYNC_SUBSCRIPTION {
+            sqlx::query(
+                "UPDATE subscriptions SET last_error = $2, updated_at = $3 WHERE gateway_subscription_id = $1",
+            )
+            .bind(&job.key)
+            .bind(error)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "UPDATE sync_jobs SET locked_until = NULL, locked_by = NULL, last_error = $2, updated_at = $3, \
              run_at = CASE WHEN generation <> $4 THEN $3 ELSE COALESCE($5, run_at) END, \
@@ -170,9 +205,9 @@ impl Store {
         .bind(retry_at)
         .bind(retry_at.is_none())
         .bind(worker)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// An operator's retry of a dead job: due now, attempts from zero.

@@ -143,7 +143,6 @@ impl Worker {
                 let delay = self.backoff(job.attempts as usize);
                 warn!(job = job.id, attempts = job.attempts, retry_in_ms = delay.as_millis() as u64, error = %why, "sync failed; will retry");
                 crate::metrics::sync_job("retry");
-                let _ = store.record_sync_error(&job.key, &why).await;
                 store
                     .fail_job(
                         job,
@@ -156,7 +155,6 @@ impl Worker {
             Err(e) => {
                 error!(job = job.id, attempts = job.attempts, error = %e, "sync failed; parked as dead for an operator");
                 crate::metrics::sync_job("dead");
-                let _ = store.record_sync_error(&job.key, &e.to_string()).await;
                 store.fail_job(job, &self.id, &e.to_string(), None).await
             }
         }

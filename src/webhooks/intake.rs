@@ -1,6 +1,7 @@
 //! `POST /webhooks/stripe`. The order is the point: verify on the raw bytes, read only the
-//! few fields needed, store the event and enqueue its subscription's sync in one transaction,
-//! and answer 2xx only after the commit. Processing happens later, in the worker.
+//! few fields needed, store the event and enqueue its subscription's sync in one transaction
+//! (shared with the deliveries arriving at the same moment: [`super::writer`]), and answer
+//! 2xx only after the commit. Processing happens later, in the worker.
 
 use std::time::Duration;
 
@@ -13,11 +14,12 @@ use axum::{
 use serde_json::{Value, json};
 use tracing::{error, info, instrument, warn};
 
+use super::writer::IncomingEvent;
 use super::{
     event::{EventError, summarise},
     signature::verify,
 };
-use crate::{app::AppState, config::GatewayConfig, store::NewEvent};
+use crate::{app::AppState, config::GatewayConfig};
 
 /// Stripe's own tolerance for the signed timestamp.
 pub const TOLERANCE: Duration = Duration::from_secs(300);
@@ -98,16 +100,15 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         None
     };
 
-    let payload = String::from_utf8_lossy(&body);
-    let new = NewEvent {
-        id: &event.id,
+    let incoming = IncomingEvent {
+        id: event.id.clone(),
         gateway: "stripe",
-        event_type: &event.event_type,
-        subscription_id: event.subscription_id.as_deref(),
-        payload: &payload,
+        event_type: event.event_type.clone(),
+        subscription_id: event.subscription_id.clone(),
+        payload: String::from_utf8_lossy(&body).into_owned(),
         outcome,
     };
-    match state.store.record_event(&new).await {
+    match state.intake.record(incoming).await {
         Ok(fresh) => {
             let counted = match (fresh, outcome) {
                 (false, _) => "duplicate",

@@ -4,3 +4,4 @@
 pub mod event;
 pub mod intake;
 pub mod signature;
+pub mod writer;
