@@ -111,15 +111,27 @@ async fn signed_timestamps_outside_five_minutes_or_unreadable_are_refused_with_4
         let header = signature::sign(WEBHOOK_SECRET, now() + offset, &body);
         (header, body)
     };
-    let mut cases: Vec<(&str, Option<String>, Vec<u8>, StatusCode)> = Vec::new();
+    // Each is signed as it is sent, and sent again should the clock's second change on the
+    // way (301 s ahead would then be 300 s ahead when checked).
+    let mut stored = 0;
     for (name, offset, want) in [
         ("301 s old", -301, StatusCode::BAD_REQUEST),
         ("301 s ahead", 301, StatusCode::BAD_REQUEST),
         ("299 s old", -299, StatusCode::OK),
     ] {
-        let (header, body) = signed_at(offset);
-        cases.push((name, Some(header), body, want));
+        loop {
+            let before = now();
+            let (header, body) = signed_at(offset);
+            let (status, answer) = rig.deliver_with(Some(&header), &body).await;
+            stored += usize::from(status == StatusCode::OK);
+            if now() != before && status != want {
+                continue;
+            }
+            assert_eq!(status, want, "{name}: {answer}");
+            break;
+        }
     }
+    let mut cases: Vec<(&str, Option<String>, Vec<u8>, StatusCode)> = Vec::new();
     let (good, body) = signed_at(0);
     let v1 = good.split(',').find(|p| p.starts_with("v1=")).unwrap();
     let bad = StatusCode::BAD_REQUEST;
@@ -134,8 +146,8 @@ async fn signed_timestamps_outside_five_minutes_or_unreadable_are_refused_with_4
     }
     assert_eq!(
         rig.store().count_events().await.unwrap(),
-        1,
-        "only 299 s old"
+        stored as i64,
+        "only what was answered 2xx (299 s old)"
     );
 }
 
