@@ -44,11 +44,15 @@ pub(crate) async fn enqueue_in(
     enqueue_many_in(tx, backend, kind, &[key], run_at).await
 }
 
-/// What enqueueing does to a row that exists: see [`enqueue_in`].
+/// What enqueueing does to a row that exists: see [`enqueue_in`]. A job already waiting to
+/// run by then is left as it is: the run it waits for reads the gateway after this news, so
+/// rewriting its row (the busiest in the queue) would only cost.
 const UPSERT_JOB: &str = "ON CONFLICT (kind, job_key) DO UPDATE SET generation = sync_jobs.generation + 1, \
      run_at = CASE WHEN sync_jobs.dead OR EXCLUDED.run_at < sync_jobs.run_at THEN EXCLUDED.run_at ELSE sync_jobs.run_at END, \
      attempts = CASE WHEN sync_jobs.dead THEN 0 ELSE sync_jobs.attempts END, \
-     dead = FALSE, updated_at = EXCLUDED.updated_at";
+     dead = FALSE, updated_at = EXCLUDED.updated_at \
+     WHERE sync_jobs.dead OR sync_jobs.run_at > EXCLUDED.run_at \
+     OR (sync_jobs.locked_until IS NOT NULL AND sync_jobs.locked_until >= EXCLUDED.updated_at)";
 
 /// [`enqueue_in`] for several distinct keys at once: one statement, one notification. The
 /// keys must be distinct (a statement may not update the same row twice).
@@ -77,8 +81,8 @@ pub(crate) async fn enqueue_many_in(
     for key in keys {
         query = query.bind(*key);
     }
-    query.execute(&mut **tx).await?;
-    if backend == Backend::Postgres {
+    let changed = query.execute(&mut **tx).await?.rows_affected();
+    if changed > 0 && backend == Backend::Postgres {
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(NOTIFY_CHANNEL)
             .execute(&mut **tx)
