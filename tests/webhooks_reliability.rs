@@ -989,3 +989,46 @@ async fn a_family_created_with_a_dependant_aura_refuses_still_covers_the_others(
     assert_eq!(held.dependants, [stays], "{held:?}");
     assert_eq!(effects(&rig.sim().calls()).creates, 1);
 }
+
+#[tokio::test]
+async fn events_that_keep_coming_during_an_outage_do_not_cut_the_backoff_short() {
+    let worker = aura_signup::sync::WorkerOptions {
+        min_backoff: std::time::Duration::from_secs(1),
+        max_backoff: std::time::Duration::from_secs(2),
+        ..support::fast_worker()
+    };
+    let rig = rig_with(&[], worker.clone()).await;
+    covered_customer(&rig, now() + 10 * DAY).await;
+    let customer = rig.customer();
+    let id = new_subscription_id();
+    let period_end = now() + 30 * DAY;
+    let sub = rig.subscription(&id, customer, "active", period_end);
+
+    rig.sim().set_faults(Faults {
+        down: Some(DownMode::Unavailable),
+        ..Default::default()
+    });
+    rig.sim().reset_calls();
+    let outage = std::time::Instant::now();
+    for _ in 0..40 {
+        let body = rig.stub.event("customer.subscription.updated", sub.clone());
+        assert_eq!(rig.deliver(&body).await, StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(75)).await;
+    }
+    rig.sim().set_faults(Faults::default());
+    let down_for = outage.elapsed();
+
+    // The calls AURA refused: an attempt under way as it recovers may succeed on its retry.
+    let calls = rig.sim().calls();
+    let during = api_calls(&calls)
+        .iter()
+        .filter(|c| c.status == Some(503))
+        .count();
+    let per_attempt = 1 + aura_signup::aura::AuraClientOptions::default().max_retries as usize;
+    let bound = per_attempt * attempts_within(down_for, worker.min_backoff, worker.max_backoff);
+    assert!(
+        during <= bound,
+        "{during} calls reached AURA in {down_for:?} while 40 events came (bound {bound})"
+    );
+    rig.aura_valid_to(customer, period_end + MARGIN).await;
+}

@@ -60,7 +60,8 @@ impl Store {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        jobs::enqueue_many_in(&mut tx, self.backend, jobs::SYNC_SUBSCRIPTION, &keys, now).await?;
+        let (kind, hint) = (jobs::SYNC_SUBSCRIPTION, jobs::Enqueue::Hint);
+        jobs::enqueue_many_in(&mut tx, self.backend, kind, &keys, now, hint).await?;
         tx.commit().await?;
         Ok(fresh)
     }

@@ -31,9 +31,21 @@ pub struct JobRow {
     pub updated_at: i64,
 }
 
-/// Enqueues (or re-arms) a job in the caller's transaction. An existing row for the same
-/// kind and key is due again now, its generation bumped so a running attempt is followed by
-/// one more, and a dead one is revived: new information is a reason to try again.
+/// Why a job is enqueued, which decides what becomes of one already in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueue {
+    /// Someone needs it done now (a paid checkout, an operator, the sweep, a resync): it is
+    /// due at once, a backoff in progress is cut short, a dead job is revived, and a running
+    /// one runs once more after.
+    Now,
+    /// A gateway event: a running job runs once more after, a dead one is revived (at most
+    /// once a second), but one already waiting keeps its turn. The run it waits for reads the
+    /// gateway after this news; cutting its backoff short would let a stream of events during
+    /// an AURA outage multiply the attempts.
+    Hint,
+}
+
+/// Enqueues (or re-arms) a job in the caller's transaction, as [`Enqueue::Now`].
 pub(crate) async fn enqueue_in(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
@@ -41,18 +53,21 @@ pub(crate) async fn enqueue_in(
     key: &str,
     run_at: i64,
 ) -> StoreResult<()> {
-    enqueue_many_in(tx, backend, kind, &[key], run_at).await
+    enqueue_many_in(tx, backend, kind, &[key], run_at, Enqueue::Now).await
 }
 
-/// What enqueueing does to a row that exists: see [`enqueue_in`]. A job already waiting to
-/// run by then is left as it is: the run it waits for reads the gateway after this news, so
-/// rewriting its row (the busiest in the queue) would only cost.
-const UPSERT_JOB: &str = "ON CONFLICT (kind, job_key) DO UPDATE SET generation = sync_jobs.generation + 1, \
+/// What enqueueing does to a row that exists. The generation is bumped so that a running
+/// attempt is followed by one more.
+const UPSERT_NOW: &str = "ON CONFLICT (kind, job_key) DO UPDATE SET generation = sync_jobs.generation + 1, \
      run_at = CASE WHEN sync_jobs.dead OR EXCLUDED.run_at < sync_jobs.run_at THEN EXCLUDED.run_at ELSE sync_jobs.run_at END, \
      attempts = CASE WHEN sync_jobs.dead THEN 0 ELSE sync_jobs.attempts END, \
+     dead = FALSE, updated_at = EXCLUDED.updated_at";
+const UPSERT_HINT: &str = "ON CONFLICT (kind, job_key) DO UPDATE SET generation = sync_jobs.generation + 1, \
+     run_at = CASE WHEN NOT sync_jobs.dead THEN sync_jobs.run_at \
+     WHEN EXCLUDED.run_at > sync_jobs.updated_at + 1000 THEN EXCLUDED.run_at ELSE sync_jobs.updated_at + 1000 END, \
+     attempts = CASE WHEN sync_jobs.dead THEN 0 ELSE sync_jobs.attempts END, \
      dead = FALSE, updated_at = EXCLUDED.updated_at \
-     WHERE sync_jobs.dead OR sync_jobs.run_at > EXCLUDED.run_at \
-     OR (sync_jobs.locked_until IS NOT NULL AND sync_jobs.locked_until >= EXCLUDED.updated_at)";
+     WHERE sync_jobs.dead OR (sync_jobs.locked_until IS NOT NULL AND sync_jobs.locked_until >= EXCLUDED.updated_at)";
 
 /// [`enqueue_in`] for several distinct keys at once: one statement, one notification. The
 /// keys must be distinct (a statement may not update the same row twice).
@@ -62,6 +77,7 @@ pub(crate) async fn enqueue_many_in(
     kind: &str,
     keys: &[&str],
     run_at: i64,
+    how: Enqueue,
 ) -> StoreResult<()> {
     if keys.is_empty() {
         return Ok(());
@@ -70,8 +86,12 @@ pub(crate) async fn enqueue_many_in(
     let rows: Vec<String> = (0..keys.len())
         .map(|i| format!("($1, ${}, $2, $3, $3)", i + 4))
         .collect();
+    let upsert = match how {
+        Enqueue::Now => UPSERT_NOW,
+        Enqueue::Hint => UPSERT_HINT,
+    };
     let sql = format!(
-        "INSERT INTO sync_jobs (kind, job_key, run_at, created_at, updated_at) VALUES {} {UPSERT_JOB}",
+        "INSERT INTO sync_jobs (kind, job_key, run_at, created_at, updated_at) VALUES {} {upsert}",
         rows.join(", ")
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -175,8 +195,10 @@ impl Store {
     }
 
     /// Failed: try again at `retry_at`, or, when `retry_at` is `None`, park it as dead for an
-    /// operator. A job enqueued again meanwhile is never parked: the new hint deserves a run.
-    /// The error is also shown on the subscription the job syncs, in the same transaction.
+    /// operator. A job enqueued again meanwhile is never parked (the new hint deserves a run,
+    /// a second from now), but its backoff stands: events arriving during an outage do not
+    /// multiply the attempts. The error is also shown on the subscription the job syncs, in
+    /// the same transaction.
     pub async fn fail_job(
         &self,
         job: &ClaimedJob,
@@ -198,7 +220,7 @@ impl Store {
         }
         sqlx::query(
             "UPDATE sync_jobs SET locked_until = NULL, locked_by = NULL, last_error = $2, updated_at = $3, \
-             run_at = CASE WHEN generation <> $4 THEN $3 ELSE COALESCE($5, run_at) END, \
+             run_at = COALESCE($5, CASE WHEN generation <> $4 THEN $3 + 1000 ELSE run_at END), \
              dead = CASE WHEN generation <> $4 THEN FALSE ELSE $6 END \
              WHERE id = $1 AND locked_by = $7",
         )
