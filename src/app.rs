@@ -79,6 +79,7 @@ pub async fn start(
         coverage_margin: config.coverage_margin,
     };
     crate::metrics::install();
+    let wake = Arc::new(Notify::new());
     let state = AppState {
         admin: Arc::new(crate::admin::auth::Auth::new(&config)),
         tokens: TokenVerifier::new(config.jwt.clone()),
@@ -87,8 +88,8 @@ pub async fn start(
         gateway,
         aura,
         sync,
-        wake: Arc::new(Notify::new()),
-        intake: IntakeWriter::start(store.clone()),
+        wake: wake.clone(),
+        intake: IntakeWriter::start(store.clone(), wake),
     };
 
     let shutdown = CancellationToken::new();

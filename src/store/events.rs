@@ -31,17 +31,18 @@ impl Store {
     /// Stores the event and, when it names a subscription and is new, enqueues that
     /// subscription's sync, in one transaction. Returns false for a duplicate delivery.
     pub async fn record_event(&self, event: &NewEvent<'_>) -> StoreResult<bool> {
-        let fresh = self.record_events(std::slice::from_ref(event)).await?;
+        let (fresh, _) = self.record_events(std::slice::from_ref(event)).await?;
         Ok(fresh[0])
     }
 
     /// Stores several events and enqueues the syncs they call for, in one transaction (one
     /// commit for all: what lets concurrent deliveries share the cost of durability).
-    /// Returns, for each event in order, whether it was new; a second copy of an event in
-    /// the same batch counts as a duplicate.
-    pub async fn record_events(&self, events: &[NewEvent<'_>]) -> StoreResult<Vec<bool>> {
+    /// Returns, for each event in order, whether it was new (a second copy of an event in
+    /// the same batch counts as a duplicate), and whether any job changed (worth waking a
+    /// worker for).
+    pub async fn record_events(&self, events: &[NewEvent<'_>]) -> StoreResult<(Vec<bool>, bool)> {
         if events.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         }
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
@@ -61,9 +62,9 @@ impl Store {
         keys.sort_unstable();
         keys.dedup();
         let (kind, hint) = (jobs::SYNC_SUBSCRIPTION, jobs::Enqueue::Hint);
-        jobs::enqueue_many_in(&mut tx, self.backend, kind, &keys, now, hint).await?;
+        let changed = jobs::enqueue_many_in(&mut tx, self.backend, kind, &keys, now, hint).await?;
         tx.commit().await?;
-        Ok(fresh)
+        Ok((fresh, changed > 0))
     }
 
     /// Marks the events of a subscription received up to `until` as applied by a sync.

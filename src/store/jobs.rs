@@ -38,12 +38,16 @@ pub enum Enqueue {
     /// due at once, a backoff in progress is cut short, a dead job is revived, and a running
     /// one runs once more after.
     Now,
-    /// A gateway event: a running job runs once more after, a dead one is revived (at most
-    /// once a second), but one already waiting keeps its turn. The run it waits for reads the
-    /// gateway after this news; cutting its backoff short would let a stream of events during
-    /// an AURA outage multiply the attempts.
+    /// A gateway event: a running job runs once more after, a dead one is revived (no sooner
+    /// than [`REVIVE_AFTER_MS`] after it died), but one already waiting keeps its turn. The
+    /// run it waits for reads the gateway after this news; cutting its backoff short would
+    /// let a stream of events during an AURA outage multiply the attempts.
     Hint,
 }
+
+/// How long after a job died a gateway event may revive it: events keep coming for a
+/// subscription whose sync needs a person, and each must not cost a doomed attempt.
+pub const REVIVE_AFTER_MS: i64 = 30_000;
 
 /// Enqueues (or re-arms) a job in the caller's transaction, as [`Enqueue::Now`].
 pub(crate) async fn enqueue_in(
@@ -53,7 +57,8 @@ pub(crate) async fn enqueue_in(
     key: &str,
     run_at: i64,
 ) -> StoreResult<()> {
-    enqueue_many_in(tx, backend, kind, &[key], run_at, Enqueue::Now).await
+    enqueue_many_in(tx, backend, kind, &[key], run_at, Enqueue::Now).await?;
+    Ok(())
 }
 
 /// What enqueueing does to a row that exists. The generation is bumped so that a running
@@ -62,9 +67,10 @@ const UPSERT_NOW: &str = "ON CONFLICT (kind, job_key) DO UPDATE SET generation =
      run_at = CASE WHEN sync_jobs.dead OR EXCLUDED.run_at < sync_jobs.run_at THEN EXCLUDED.run_at ELSE sync_jobs.run_at END, \
      attempts = CASE WHEN sync_jobs.dead THEN 0 ELSE sync_jobs.attempts END, \
      dead = FALSE, updated_at = EXCLUDED.updated_at";
+/// `{revive}` stands for [`REVIVE_AFTER_MS`].
 const UPSERT_HINT: &str = "ON CONFLICT (kind, job_key) DO UPDATE SET generation = sync_jobs.generation + 1, \
      run_at = CASE WHEN NOT sync_jobs.dead THEN sync_jobs.run_at \
-     WHEN EXCLUDED.run_at > sync_jobs.updated_at + 1000 THEN EXCLUDED.run_at ELSE sync_jobs.updated_at + 1000 END, \
+     WHEN EXCLUDED.run_at > sync_jobs.updated_at + {revive} THEN EXCLUDED.run_at ELSE sync_jobs.updated_at + {revive} END, \
      attempts = CASE WHEN sync_jobs.dead THEN 0 ELSE sync_jobs.attempts END, \
      dead = FALSE, updated_at = EXCLUDED.updated_at \
      WHERE sync_jobs.dead OR (sync_jobs.locked_until IS NOT NULL AND sync_jobs.locked_until >= EXCLUDED.updated_at)";
@@ -78,17 +84,17 @@ pub(crate) async fn enqueue_many_in(
     keys: &[&str],
     run_at: i64,
     how: Enqueue,
-) -> StoreResult<()> {
+) -> StoreResult<u64> {
     if keys.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let now = now_ms();
     let rows: Vec<String> = (0..keys.len())
         .map(|i| format!("($1, ${}, $2, $3, $3)", i + 4))
         .collect();
     let upsert = match how {
-        Enqueue::Now => UPSERT_NOW,
-        Enqueue::Hint => UPSERT_HINT,
+        Enqueue::Now => UPSERT_NOW.to_owned(),
+        Enqueue::Hint => UPSERT_HINT.replace("{revive}", &REVIVE_AFTER_MS.to_string()),
     };
     let sql = format!(
         "INSERT INTO sync_jobs (kind, job_key, run_at, created_at, updated_at) VALUES {} {upsert}",
@@ -108,7 +114,7 @@ pub(crate) async fn enqueue_many_in(
             .execute(&mut **tx)
             .await?;
     }
-    Ok(())
+    Ok(changed)
 }
 
 fn job_from_row(row: &sqlx::any::AnyRow) -> StoreResult<JobRow> {
@@ -196,7 +202,7 @@ impl Store {
 
     /// Failed: try again at `retry_at`, or, when `retry_at` is `None`, park it as dead for an
     /// operator. A job enqueued again meanwhile is never parked (the new hint deserves a run,
-    /// a second from now), but its backoff stands: events arriving during an outage do not
+    /// as an event reviving it would have), but its backoff stands: events arriving during an outage do not
     /// multiply the attempts. The error is also shown on the subscription the job syncs, in
     /// the same transaction.
     pub async fn fail_job(
@@ -220,7 +226,7 @@ impl Store {
         }
         sqlx::query(
             "UPDATE sync_jobs SET locked_until = NULL, locked_by = NULL, last_error = $2, updated_at = $3, \
-             run_at = COALESCE($5, CASE WHEN generation <> $4 THEN $3 + 1000 ELSE run_at END), \
+             run_at = COALESCE($5, CASE WHEN generation <> $4 THEN $3 + $8 ELSE run_at END), \
              dead = CASE WHEN generation <> $4 THEN FALSE ELSE $6 END \
              WHERE id = $1 AND locked_by = $7",
         )
@@ -231,6 +237,7 @@ impl Store {
         .bind(retry_at)
         .bind(retry_at.is_none())
         .bind(worker)
+        .bind(REVIVE_AFTER_MS)
         .execute(&mut *tx)
         .await?;
         tx.commit().await

@@ -92,7 +92,12 @@ impl Worker {
                 .claim_job(&self.id, self.options.lease.as_millis() as i64)
                 .await
             {
-                Ok(Some(job)) => self.run_job(job).await,
+                Ok(Some(job)) => {
+                    // There may be more: pass the wake-up on to one idle slot (rather than
+                    // waking them all for every job).
+                    self.wake.notify_one();
+                    self.run_job(job).await
+                }
                 Ok(None) => {
                     tokio::select! {
                         _ = notified => {}
@@ -198,7 +203,7 @@ async fn listen_for_jobs(
         loop {
             tokio::select! {
                 n = listener.recv() => match n {
-                    Ok(_) => wake.notify_waiters(),
+                    Ok(_) => wake.notify_one(),
                     Err(e) => { warn!(error = %e, "job notifications lost; reconnecting"); break; }
                 },
                 _ = shutdown.cancelled() => return,

@@ -116,9 +116,6 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 (true, None) => "accepted",
             };
             crate::metrics::webhook_event(&event.event_type, counted);
-            if fresh && outcome.is_none() {
-                state.wake.notify_waiters();
-            }
             reply(
                 StatusCode::OK,
                 json!({"received": true, "duplicate": !fresh}),

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tracing::error;
 
 use crate::store::{NewEvent, Store};
@@ -43,11 +43,12 @@ pub struct IntakeWriter {
 }
 
 impl IntakeWriter {
-    pub fn start(store: Store) -> Self {
+    /// `wake` is told when a batch gave a worker something to do.
+    pub fn start(store: Store, wake: Arc<Notify>) -> Self {
         let (queue, receiver) = mpsc::channel(WRITERS * MAX_BATCH);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..WRITERS {
-            tokio::spawn(write_batches(store.clone(), receiver.clone()));
+            tokio::spawn(write_batches(store.clone(), receiver.clone(), wake.clone()));
         }
         Self { queue }
     }
@@ -66,7 +67,7 @@ impl IntakeWriter {
 
 type Receiver = Arc<Mutex<mpsc::Receiver<(IncomingEvent, Reply)>>>;
 
-async fn write_batches(store: Store, receiver: Receiver) {
+async fn write_batches(store: Store, receiver: Receiver, wake: Arc<Notify>) {
     while let Some(batch) = next_batch(&receiver).await {
         let events: Vec<NewEvent<'_>> = batch
             .iter()
@@ -82,7 +83,10 @@ async fn write_batches(store: Store, receiver: Receiver) {
         let result = store.record_events(&events).await;
         drop(events);
         match result {
-            Ok(fresh) => {
+            Ok((fresh, jobs_changed)) => {
+                if jobs_changed {
+                    wake.notify_one();
+                }
                 for ((_, reply), fresh) in batch.into_iter().zip(fresh) {
                     let _ = reply.send(Ok(fresh));
                 }
