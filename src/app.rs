@@ -15,7 +15,7 @@ use crate::{
     config::{AuraTarget, Config, GatewayConfig, JwtKey},
     gateway::{Gateway, SandboxGateway, StripeGateway},
     signup::token::TokenVerifier,
-    store::{AuraCallRow, Store},
+    store::{AuraCallRow, GroupCommit, NewSignup, Store},
     sync::{SyncContext, Worker, WorkerOptions, sweep},
     webhooks::writer::IntakeWriter,
 };
@@ -35,6 +35,8 @@ pub struct AppState {
     pub admin: Arc<crate::admin::auth::Auth>,
     /// Makes webhook events durable, several deliveries to a commit.
     pub intake: IntakeWriter,
+    /// Records sign-up visits, several to a commit.
+    pub signups: GroupCommit<NewSignup, ()>,
 }
 
 /// A started service: its address, state, and what it takes to stop it.
@@ -90,6 +92,7 @@ pub async fn start(
         sync,
         wake: wake.clone(),
         intake: IntakeWriter::start(store.clone(), wake),
+        signups: signup_writer(store.clone()),
     };
 
     let shutdown = CancellationToken::new();
@@ -160,6 +163,18 @@ impl Running {
         info!("stop signal received; shutting down");
         self.stop().await;
     }
+}
+
+/// The sign-up entry answers only once its visit is stored; visits arriving together share
+/// the commit (two writers, up to 64 visits a transaction).
+fn signup_writer(store: Store) -> GroupCommit<NewSignup, ()> {
+    GroupCommit::start("signups", 2, 64, move |batch: Vec<NewSignup>| {
+        let store = store.clone();
+        async move {
+            store.insert_signups(&batch).await?;
+            Ok(vec![(); batch.len()])
+        }
+    })
 }
 
 /// In development without `AURA_API_URL`, AURA is a simulator inside this process, reached

@@ -20,7 +20,7 @@ use crate::{
     domain::{PlanKind, SignupId},
     gateway::{CheckoutRequest, CheckoutState, GatewayError},
     http::page::{Page, css_path, format_money, render, see_other},
-    store::{AuraState, Cover, GatewayFacts, Signup, SignupOutcome, now_ms},
+    store::{AuraState, Cover, GatewayFacts, NewSignup, Signup, SignupOutcome, now_ms},
 };
 
 /// A sign-up link is good for this long; after it the person starts again from the app.
@@ -80,10 +80,12 @@ pub async fn entry(
         .map_err(|e| bad_token(&redirect, e))?;
 
     let id = SignupId::generate();
-    state
-        .store
-        .insert_signup(&id, customer, redirect.as_str())
-        .await?;
+    let visit = NewSignup {
+        id: id.clone(),
+        customer,
+        redirect_url: redirect.as_str().to_owned(),
+    };
+    state.signups.submit(visit).await.map_err(Page::internal)?;
     info!(signup = %id, customer = %customer, "signup started");
     Ok(see_other(&format!("/signup/{id}")))
 }

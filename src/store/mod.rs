@@ -5,6 +5,7 @@
 mod admin;
 mod aura_calls;
 mod events;
+mod group_commit;
 mod jobs;
 mod sandbox;
 mod signups;
@@ -25,9 +26,10 @@ pub use admin::{
 };
 pub use aura_calls::AuraCallRow;
 pub use events::{NewEvent, StoredEvent};
+pub use group_commit::{GroupCommit, NotStored};
 pub use jobs::{ClaimedJob, JobRow, NOTIFY_CHANNEL, SYNC_SUBSCRIPTION};
 pub use sandbox::{SandboxSession, SandboxSubscription};
-pub use signups::{Cover, Signup, SignupOutcome};
+pub use signups::{Cover, NewSignup, Signup, SignupOutcome};
 pub use subscriptions::{AuraState, GatewayFacts, SubscriptionRow};
 
 use crate::config::DatabaseUrl;

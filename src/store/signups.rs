@@ -78,6 +78,14 @@ fn signup_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Signup> {
     })
 }
 
+/// One visit from the app, verified and about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewSignup {
+    pub id: SignupId,
+    pub customer: CustomerId,
+    pub redirect_url: String,
+}
+
 /// What the sign-up pages need to know of a customer's cover besides the signup itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cover {
@@ -114,17 +122,41 @@ impl Store {
         customer: CustomerId,
         redirect_url: &str,
     ) -> StoreResult<()> {
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO signups (id, aura_customer_id, redirect_url, outcome, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'started', $4, $4)",
-        )
-        .bind(id.as_str())
-        .bind(customer.get())
-        .bind(redirect_url)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let signup = NewSignup {
+            id: id.clone(),
+            customer,
+            redirect_url: redirect_url.to_owned(),
+        };
+        self.insert_signups(std::slice::from_ref(&signup)).await
+    }
+
+    /// Records several new visits with one multi-row `INSERT` (one commit for all).
+    pub async fn insert_signups(&self, signups: &[NewSignup]) -> StoreResult<()> {
+        if signups.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<String> = (0..signups.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, 'started', $1, $1)",
+                    3 * i + 2,
+                    3 * i + 3,
+                    3 * i + 4
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO signups (id, aura_customer_id, redirect_url, outcome, created_at, updated_at) VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms());
+        for s in signups {
+            query = query
+                .bind(s.id.as_str())
+                .bind(s.customer.get())
+                .bind(s.redirect_url.as_str());
+        }
+        query.execute(&self.pool).await?;
         Ok(())
     }
 

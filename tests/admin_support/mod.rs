@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use aura_signup::{aura_sim::Simulator, store::AuraState};
+use aura_signup::{
+    aura_sim::Simulator,
+    store::{AuraState, SYNC_SUBSCRIPTION},
+};
 use reqwest::{Client, Response, StatusCode};
 
 use crate::support::{Backend, TestApp, fresh_db, spawn_app, valid_token};
@@ -127,7 +130,9 @@ pub async fn signed_up(app: &TestApp, plan: &str) -> (i64, String) {
     (customer, subscription)
 }
 
-/// Waits until AURA covers the customer; returns the covering gateway subscription.
+/// Waits until AURA covers the customer and the sign-up's events are all synced (so a test
+/// that then breaks AURA meets only what it causes itself); returns the covering gateway
+/// subscription.
 pub async fn wait_covered(app: &TestApp, customer: i64) -> String {
     let id = aura_signup::domain::CustomerId::new(customer).unwrap();
     let store = app.store();
@@ -144,7 +149,13 @@ pub async fn wait_covered(app: &TestApp, customer: i64) -> String {
         },
     )
     .await;
-    store.subscriptions_for(id).await.unwrap()[0]
+    let subscription = store.subscriptions_for(id).await.unwrap()[0]
         .gateway_subscription_id
-        .clone()
+        .clone();
+    app.eventually(Duration::from_secs(15), "the sync settles", || async {
+        let job = store.job_for(SYNC_SUBSCRIPTION, &subscription).await;
+        job.unwrap().is_none()
+    })
+    .await;
+    subscription
 }

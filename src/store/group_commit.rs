@@ -1,0 +1,130 @@
+//! Group commit: rows that callers want stored at the same moment are written in one
+//! transaction, and each caller is answered only once that transaction has committed. One
+//! commit per request is what bounds an endpoint that must not answer before its write is
+//! durable; sharing the commit keeps that rule without paying for it once per request.
+//!
+//! A few writer tasks take turns draining one queue: while one commits, the next gathers what
+//! arrived meanwhile. A lone request is written at once; nothing waits to fill a batch.
+
+use std::{future::Future, sync::Arc};
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tracing::error;
+
+/// The batch could not be made durable; the caller should answer with a retryable error.
+#[derive(Debug, thiserror::Error)]
+#[error("not stored")]
+pub struct NotStored;
+
+type Reply<R> = oneshot::Sender<Result<R, NotStored>>;
+type Receiver<T, R> = Arc<Mutex<mpsc::Receiver<(T, Reply<R>)>>>;
+
+/// Cheap to clone; the writers stop when the last clone is dropped.
+pub struct GroupCommit<T, R> {
+    queue: mpsc::Sender<(T, Reply<R>)>,
+}
+
+impl<T, R> Clone for GroupCommit<T, R> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
+    /// `write` stores one batch in one transaction and returns one result per item, in order.
+    pub fn start<F, Fut>(name: &'static str, writers: usize, max_batch: usize, write: F) -> Self
+    where
+        F: Fn(Vec<T>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<R>, sqlx::Error>> + Send + 'static,
+    {
+        let (queue, receiver) = mpsc::channel(writers * max_batch);
+        let receiver: Receiver<T, R> = Arc::new(Mutex::new(receiver));
+        for _ in 0..writers {
+            let (receiver, write) = (receiver.clone(), write.clone());
+            tokio::spawn(async move {
+                while let Some(batch) = next_batch(&receiver, max_batch).await {
+                    let (items, replies): (Vec<T>, Vec<Reply<R>>) = batch.into_iter().unzip();
+                    let count = items.len();
+                    match write(items).await {
+                        Ok(results) => {
+                            for (reply, result) in replies.into_iter().zip(results) {
+                                let _ = reply.send(Ok(result));
+                            }
+                        }
+                        Err(e) => {
+                            error!(error = %e, rows = count, what = name, "a batch could not be stored");
+                            for reply in replies {
+                                let _ = reply.send(Err(NotStored));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        Self { queue }
+    }
+
+    /// Stores `item` with whatever else is being stored at the moment; returns its result
+    /// once the transaction holding it has committed.
+    pub async fn submit(&self, item: T) -> Result<R, NotStored> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((item, reply))
+            .await
+            .map_err(|_| NotStored)?;
+        answer.await.map_err(|_| NotStored)?
+    }
+}
+
+/// Waits for one item, then takes whatever else is already queued, up to `max`.
+async fn next_batch<T, R>(receiver: &Receiver<T, R>, max: usize) -> Option<Vec<(T, Reply<R>)>> {
+    let mut receiver = receiver.lock().await;
+    let first = receiver.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match receiver.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_items_share_batches_and_each_gets_its_own_result() {
+        let batches = Arc::new(AtomicUsize::new(0));
+        let counted = batches.clone();
+        let doubler = GroupCommit::start("test", 1, 8, move |items: Vec<u32>| {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Ok(items.into_iter().map(|n| n * 2).collect())
+            }
+        });
+        let answers = futures::future::join_all((0..20).map(|n| doubler.submit(n))).await;
+        let answers: Vec<u32> = answers.into_iter().map(Result::unwrap).collect();
+        assert_eq!(answers, (0..20).map(|n| n * 2).collect::<Vec<_>>());
+        let batches = batches.load(Ordering::SeqCst);
+        assert!(
+            (3..20).contains(&batches),
+            "{batches} batches for 20 items of at most 8"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_fails_every_item_in_it() {
+        let failing = GroupCommit::start("test", 1, 8, |_: Vec<u32>| async {
+            Err::<Vec<u32>, _>(sqlx::Error::PoolClosed)
+        });
+        assert!(failing.submit(1).await.is_err());
+    }
+}
