@@ -3,7 +3,7 @@
 # ../shared/bench (Stripe's documented Node endpoint, verify-only and with a durable insert)
 # and pgbench's single-row insert rate, in one run on this machine. Prints one table.
 #
-#   bench/run.sh                 # everything (about 4 minutes)
+#   bench/run.sh                 # everything (about 10 minutes)
 #   QUICK=1 bench/run.sh         # 5-second runs, for trying the script out
 #
 # Needs: cargo, Postgres on 127.0.0.1:5432 (trust auth, user postgres; PGURL overrides),
@@ -69,6 +69,13 @@ wait_for_quiet() {
     sleep 15
   done
   log "still busy; measuring anyway (the load is reported with the figures)"
+}
+
+# Between runs: the database tidied (VACUUM ANALYZE after the last run's rows) and the machine
+# given up to a minute to calm down, so no run pays for the one before it.
+settle() {
+  psql -q "$DBURL" -c "VACUUM (ANALYZE)" >/dev/null 2>&1 || true
+  QUIET_WAIT=60 wait_for_quiet
 }
 
 build() {
@@ -155,7 +162,7 @@ bench_pgbench() {
 # Runs wrk with fresh signed events against a webhook endpoint; counts rows made durable.
 bench_webhook() {
   local key=$1 name=$2 port=$3 table=$4 events=$WORK/events.jsonl
-  python3 "$SHARED/gen_events.py" "${EVENTS_N:-150000}" "$WHSEC" "$events"
+  python3 "$SHARED/gen_events.py" "${EVENTS_N:-400000}" "$WHSEC" "$events"
   local before=0; [ -n "$table" ] && before=$(count "$table")
   local load; load=$(load_now)
   rss_start "$key"
@@ -256,13 +263,13 @@ main() {
   start_everything
   wait_for_quiet
   log "pgbench";                         bench_pgbench
-  log "Node yardstick, verify only";     bench_webhook node_verify "yardstick: Node, verify only" "$PORT_NODE_VERIFY" ""
-  log "Node yardstick, durable insert";  bench_webhook node_store "yardstick: Node, durable insert" "$PORT_NODE_STORE" anchor_events
-  log "our webhook intake";              bench_webhook ours "ours: webhook intake (durable)" "$PORT_SVC" gateway_events
-  log "our intake at a constant rate";   bench_constant_rate
-  log "sign-up entry";                   bench_entry
-  log "plan page";                       bench_plan
-  log "activation latency";              bench_activation
+  settle; log "Node yardstick, verify only";     bench_webhook node_verify "yardstick: Node, verify only" "$PORT_NODE_VERIFY" ""
+  settle; log "Node yardstick, durable insert";  bench_webhook node_store "yardstick: Node, durable insert" "$PORT_NODE_STORE" anchor_events
+  settle; log "our webhook intake";              bench_webhook ours "ours: webhook intake (durable)" "$PORT_SVC" gateway_events
+  settle; log "our intake at a constant rate";   bench_constant_rate
+  settle; log "sign-up entry";                   bench_entry
+  settle; log "plan page";                       bench_plan
+  settle; log "activation latency";              bench_activation
   print_table
 }
 

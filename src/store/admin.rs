@@ -593,10 +593,7 @@ async fn end_reason_in(
 
 async fn notify_in(tx: &mut Transaction<'_, Any>, backend: Backend) -> StoreResult<()> {
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(jobs::NOTIFY_CHANNEL)
-            .execute(&mut **tx)
-            .await?;
+        jobs::notify(&mut **tx).await?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@ use std::collections::HashSet;
 
 use sqlx::{Any, Row, Transaction};
 
-use super::{Store, StoreResult, jobs, now_ms};
+use super::{Backend, Store, StoreResult, jobs, now_ms};
 
 /// A verified gateway event, about to be made durable.
 #[derive(Debug, Clone)]
@@ -44,15 +44,14 @@ impl Store {
         if events.is_empty() {
             return Ok((Vec::new(), false));
         }
+        if self.backend == Backend::Postgres {
+            return self.record_events_in_one_statement(events).await;
+        }
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let inserted = insert_events_in(&mut tx, events, now).await?;
 
-        let mut seen = HashSet::new();
-        let fresh: Vec<bool> = events
-            .iter()
-            .map(|e| inserted.contains(e.id) && seen.insert(e.id))
-            .collect();
+        let fresh = fresh_in_order(events, &inserted);
         let mut keys: Vec<&str> = events
             .iter()
             .zip(&fresh)
@@ -65,6 +64,56 @@ impl Store {
         let changed = jobs::enqueue_many_in(&mut tx, self.backend, kind, &keys, now, hint).await?;
         tx.commit().await?;
         Ok((fresh, changed > 0))
+    }
+
+    /// [`Self::record_events`] on Postgres: the events and their jobs in one statement (one
+    /// round trip, atomic on its own), the workers notified after it when a job changed.
+    async fn record_events_in_one_statement(
+        &self,
+        events: &[NewEvent<'_>],
+    ) -> StoreResult<(Vec<bool>, bool)> {
+        let rows: Vec<String> = (0..events.len())
+            .map(|i| {
+                let p: Vec<String> = (0..6)
+                    .map(|k| format!("${}::text", 2 + i * 6 + k))
+                    .collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "WITH incoming (id, gateway, event_type, subscription_id, payload, outcome) AS (VALUES {}), \
+             inserted AS (INSERT INTO gateway_events (id, gateway, event_type, subscription_id, payload, received_at, outcome) \
+             SELECT id, gateway, event_type, subscription_id, payload, $1::bigint, outcome FROM incoming \
+             ON CONFLICT (id) DO NOTHING RETURNING id, subscription_id, outcome), \
+             woken AS (INSERT INTO sync_jobs (kind, job_key, run_at, created_at, updated_at) \
+             SELECT DISTINCT '{}', subscription_id, $1::bigint, $1::bigint, $1::bigint FROM inserted \
+             WHERE subscription_id IS NOT NULL AND outcome IS NULL {} RETURNING job_key) \
+             SELECT id, (SELECT COUNT(*) FROM woken) AS woken FROM inserted",
+            rows.join(", "),
+            jobs::SYNC_SUBSCRIPTION,
+            jobs::upsert_sql(jobs::Enqueue::Hint),
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms());
+        for e in events {
+            query = query
+                .bind(e.id)
+                .bind(e.gateway)
+                .bind(e.event_type)
+                .bind(e.subscription_id)
+                .bind(e.payload)
+                .bind(e.outcome);
+        }
+        let answered = query.fetch_all(&self.pool).await?;
+        let mut inserted = HashSet::with_capacity(answered.len());
+        let mut woken = 0;
+        for row in &answered {
+            inserted.insert(row.try_get::<String, _>("id")?);
+            woken = row.try_get::<i64, _>("woken")?;
+        }
+        if woken > 0 {
+            jobs::notify(&self.pool).await?;
+        }
+        Ok((fresh_in_order(events, &inserted), woken > 0))
     }
 
     /// Marks the events of a subscription received up to `until` as applied by a sync.
@@ -158,4 +207,13 @@ async fn insert_events_in(
     }
     let ids: Vec<String> = query.fetch_all(&mut **tx).await?;
     Ok(ids.into_iter().collect())
+}
+
+/// For each event in order, whether it was new; a second copy in the same batch is not.
+fn fresh_in_order(events: &[NewEvent<'_>], inserted: &HashSet<String>) -> Vec<bool> {
+    let mut seen = HashSet::new();
+    events
+        .iter()
+        .map(|e| inserted.contains(e.id) && seen.insert(e.id))
+        .collect()
 }

@@ -92,13 +92,10 @@ pub(crate) async fn enqueue_many_in(
     let rows: Vec<String> = (0..keys.len())
         .map(|i| format!("($1, ${}, $2, $3, $3)", i + 4))
         .collect();
-    let upsert = match how {
-        Enqueue::Now => UPSERT_NOW.to_owned(),
-        Enqueue::Hint => UPSERT_HINT.replace("{revive}", &REVIVE_AFTER_MS.to_string()),
-    };
     let sql = format!(
-        "INSERT INTO sync_jobs (kind, job_key, run_at, created_at, updated_at) VALUES {} {upsert}",
-        rows.join(", ")
+        "INSERT INTO sync_jobs (kind, job_key, run_at, created_at, updated_at) VALUES {} {}",
+        rows.join(", "),
+        upsert_sql(how)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(kind)
@@ -109,12 +106,29 @@ pub(crate) async fn enqueue_many_in(
     }
     let changed = query.execute(&mut **tx).await?.rows_affected();
     if changed > 0 && backend == Backend::Postgres {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(NOTIFY_CHANNEL)
-            .execute(&mut **tx)
-            .await?;
+        notify(&mut **tx).await?;
     }
     Ok(changed)
+}
+
+/// The `ON CONFLICT` clause of an enqueue.
+pub(crate) fn upsert_sql(how: Enqueue) -> String {
+    match how {
+        Enqueue::Now => UPSERT_NOW.to_owned(),
+        Enqueue::Hint => UPSERT_HINT.replace("{revive}", &REVIVE_AFTER_MS.to_string()),
+    }
+}
+
+/// Wakes the workers of every replica (Postgres only); delivered when the caller commits.
+pub(crate) async fn notify<'e, E>(executor: E) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(NOTIFY_CHANNEL)
+        .execute(executor)
+        .await?;
+    Ok(())
 }
 
 fn job_from_row(row: &sqlx::any::AnyRow) -> StoreResult<JobRow> {
@@ -258,10 +272,7 @@ impl Store {
         .rows_affected()
             == 1;
         if revived && self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(NOTIFY_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
+            notify(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(revived)
