@@ -117,6 +117,7 @@ pub async fn start(
         )
         .run(shutdown.clone()),
     );
+    tasks.spawn(crate::metrics::upkeep(shutdown.clone()));
     tasks.spawn(sweep::run(
         state.sync.clone(),
         config.sweep_interval,

@@ -42,6 +42,20 @@ pub fn install() -> &'static PrometheusHandle {
     })
 }
 
+/// Drains the histograms' raw samples into their buckets every few seconds until `stop`.
+/// The recorder keeps every sample until then, so without this (or a scrape) memory would
+/// grow with every request.
+pub async fn upkeep(stop: tokio_util::sync::CancellationToken) {
+    let handle = install();
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = every.tick() => handle.run_upkeep(),
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
 /// Counts every request by method, route template and status, and times it.
 pub async fn track(request: Request, next: Next) -> Response {
     let route = request

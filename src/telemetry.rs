@@ -13,9 +13,12 @@ pub const DEFAULT_FILTER: &str = "info,sqlx=warn,hyper=warn,tower_http=warn";
 /// than drop a line when it falls behind. Keep the returned guard alive until the process
 /// ends: dropping it flushes what is still queued.
 pub fn init(format: LogFormat) -> WorkerGuard {
+    // The writer thread flushes whenever it has emptied its queue, so a burst of lines
+    // leaves in one write instead of one write each.
+    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stdout());
+        .finish(stdout);
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry().with(filter);
