@@ -333,6 +333,44 @@ async fn an_operator_sees_the_customer_covered_with_the_whole_timeline(backend: 
 }
 
 #[tokio::test]
+async fn a_session_cookie_replayed_after_logout_is_refused() {
+    let app = console_app(Backend::Sqlite, &[]).await;
+    let client = browser();
+    let login = try_login(&app, &client, "admin", "admin").await;
+    let session = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("aura_admin="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let replay = |cookie: String| {
+        app.http
+            .get(app.url("/admin"))
+            .header("cookie", cookie)
+            .send()
+    };
+    assert_eq!(
+        replay(session.clone()).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let (_, home) = page(&app, &client, "/admin").await;
+    let logout = client
+        .post(app.url("/admin/logout"))
+        .form(&[("csrf", csrf_in(&home))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&logout), "/admin/login");
+    let replayed = replay(session).await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&replayed), "/admin/login");
+}
+
+#[tokio::test]
 async fn an_operator_sees_the_customer_covered_with_the_whole_timeline_on_postgres() {
     an_operator_sees_the_customer_covered_with_the_whole_timeline(Backend::Postgres).await;
 }

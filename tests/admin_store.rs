@@ -31,6 +31,7 @@ on_both_backends!(
     an_action_that_does_not_apply_changes_and_records_nothing,
     setting_dependants_enqueues_the_sync_and_records_who,
     login_failures_are_counted_per_scope_within_the_window,
+    an_ended_session_is_remembered_until_it_would_have_expired,
     customers_are_counted_once_under_their_best_coverage,
     aura_calls_about_a_customer_include_those_naming_only_their_subscription,
 );
@@ -523,4 +524,19 @@ async fn aura_calls_about_a_customer_include_those_naming_only_their_subscriptio
         .collect();
     assert_eq!(about, [1, 2]);
     assert_eq!(store.aura_calls_about(6, &[]).await.unwrap().len(), 1);
+}
+
+async fn an_ended_session_is_remembered_until_it_would_have_expired(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    assert!(!store.session_ended("sid-1").await.unwrap());
+    store.end_session("sid-1", now_ms() + DAY).await.unwrap();
+    store.end_session("sid-1", now_ms() + DAY).await.unwrap();
+    store.end_session("sid-old", now_ms() - 1).await.unwrap();
+    assert!(store.session_ended("sid-1").await.unwrap());
+    assert!(!store.session_ended("sid-2").await.unwrap());
+
+    // Ending another prunes what has expired anyway.
+    store.end_session("sid-3", now_ms() + DAY).await.unwrap();
+    assert!(!store.session_ended("sid-old").await.unwrap());
+    assert!(store.session_ended("sid-1").await.unwrap());
 }

@@ -168,7 +168,7 @@ impl Auth {
     pub fn start_session(&self, name: &str) -> Option<HeaderValue> {
         let operator = self.operators.iter().find(|o| o.name == name)?;
         let sid = hex::encode(rand::random::<[u8; 16]>());
-        let expires = now_ms() + self.session_ttl.as_millis() as i64;
+        let expires = self.session_expiry();
         let payload = format!("{}|{sid}|{expires}|{}", operator.name, operator.version);
         let value = format!(
             "{}.{}",
@@ -221,7 +221,12 @@ impl Auth {
         self.mac_matches("login", nonce, &token)
     }
 
-    /// Ends the session in this browser (the cookie is signed, so nothing to delete elsewhere).
+    /// The latest a session started now can be valid until.
+    pub fn session_expiry(&self) -> i64 {
+        now_ms() + self.session_ttl.as_millis() as i64
+    }
+
+    /// Clears the session cookie in this browser (the store remembers the session as ended).
     pub fn end_session(&self) -> Option<HeaderValue> {
         self.cookie(SESSION_COOKIE, "", "/admin", Duration::ZERO)
     }
@@ -298,15 +303,22 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 impl FromRequestParts<crate::app::AppState> for OperatorSession {
     type Rejection = axum::response::Response;
 
-    /// Pages behind the login send the browser to it.
+    /// Pages behind the login send the browser to it: without a genuine, unexpired cookie,
+    /// and for a session its operator logged out of (or when that cannot be checked).
     async fn from_request_parts(
         parts: &mut Parts,
         state: &crate::app::AppState,
     ) -> Result<Self, Self::Rejection> {
-        state
-            .admin
-            .session(&parts.headers)
-            .ok_or_else(|| crate::http::page::see_other("/admin/login"))
+        let to_login = || crate::http::page::see_other("/admin/login");
+        let session = state.admin.session(&parts.headers).ok_or_else(to_login)?;
+        match state.store.session_ended(&session.sid).await {
+            Ok(false) => Ok(session),
+            Ok(true) => Err(to_login()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check the console session; asking for a login");
+                Err(to_login())
+            }
+        }
     }
 }
 

@@ -189,6 +189,10 @@ pub async fn logout(
     body: Bytes,
 ) -> Result<Response, Page> {
     let _: CsrfOnly = checked_form(&state, &session, &body)?;
+    state
+        .store
+        .end_session(&session.sid, state.admin.session_expiry())
+        .await?;
     let mut response = see_other("/admin/login");
     if let Some(cookie) = state.admin.end_session() {
         response.headers_mut().append(header::SET_COOKIE, cookie);

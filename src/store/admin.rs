@@ -532,6 +532,32 @@ impl Store {
         Ok(())
     }
 
+    /// Ends a console session for good (its cookie could otherwise be replayed until it
+    /// expires at `until`), forgetting ended sessions that have expired anyway.
+    pub async fn end_session(&self, sid: &str, until: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM ended_sessions WHERE until_ms < $1")
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO ended_sessions (sid, until_ms) VALUES ($1, $2) ON CONFLICT (sid) DO NOTHING",
+        )
+        .bind(sid)
+        .bind(until)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    pub async fn session_ended(&self, sid: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ended_sessions WHERE sid = $1")
+            .bind(sid)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
     pub async fn clear_login_failures(&self, scope: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM login_failures WHERE scope = $1")
             .bind(scope)
