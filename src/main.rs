@@ -168,6 +168,12 @@ async fn resync(config: Config, customer: Option<String>, all: bool) -> anyhow::
     let store = Store::connect(&config.database_url).await?;
     store.migrate().await?;
     let ids = store.all_subscription_ids(customer).await?;
+    if ids.is_empty() {
+        match customer {
+            Some(c) => anyhow::bail!("customer {c} has no subscription in the store"),
+            None => anyhow::bail!("the store holds no subscription"),
+        }
+    }
     for id in &ids {
         store.enqueue_job(SYNC_SUBSCRIPTION, id).await?;
     }
@@ -195,9 +201,10 @@ async fn sandbox_clock(
         SandboxAction::Cancel => ClockAction::Cancel,
     };
     match sandbox.clock(subscription, action).await? {
-        Some(status) => {
+        Some(Ok(status)) => {
             println!("{subscription}: now {status}; the event is queued for the service")
         }
+        Some(Err(refused)) => anyhow::bail!("{subscription}: {refused}"),
         None => anyhow::bail!("no sandbox subscription {subscription}"),
     }
     Ok(())

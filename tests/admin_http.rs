@@ -676,6 +676,9 @@ async fn api_actions_set_dependants_then_end_coverage_by_stopping_the_payments()
     )
     .await;
     assert_error(status, &value, StatusCode::CONFLICT, "nothing left to end");
+    let renew = format!("/api/v1/subscriptions/{family}/sandbox/renew");
+    let (status, value) = call(&app, Method::POST, &renew, token, None).await;
+    assert_error(status, &value, StatusCode::CONFLICT, "has ended");
 
     let actions = app.store().actions_for(customer).await.unwrap();
     let names: Vec<(&str, &str)> = actions

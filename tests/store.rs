@@ -33,6 +33,7 @@ on_both_backends!(
     coverage_and_sweep_queries,
     a_customers_checkout_claim_is_held_by_one_signup_until_released_or_lapsed,
     paying_customers_and_shared_aura_subscriptions_are_found,
+    an_end_reason_is_kept_until_cleared,
 );
 
 fn customer(n: i64) -> CustomerId {
@@ -597,4 +598,28 @@ async fn paying_customers_and_shared_aura_subscriptions_are_found(backend: Backe
     let on = store.subscriptions_on_aura(77).await.unwrap();
     assert_eq!(on.len(), 1);
     assert_eq!(on[0].gateway_subscription_id, "sub_new");
+}
+
+async fn an_end_reason_is_kept_until_cleared(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    store
+        .record_gateway_state(&facts("sub_end", 3))
+        .await
+        .unwrap();
+    let reason = |store: Store| async move {
+        store
+            .subscription("sub_end")
+            .await
+            .unwrap()
+            .unwrap()
+            .end_reason
+    };
+    assert_eq!(reason(store.clone()).await, None);
+    store
+        .set_end_reason("sub_end", Some("Moved abroad"))
+        .await
+        .unwrap();
+    assert_eq!(reason(store.clone()).await.as_deref(), Some("Moved abroad"));
+    store.set_end_reason("sub_end", None).await.unwrap();
+    assert_eq!(reason(store.clone()).await, None);
 }

@@ -217,13 +217,14 @@ async fn end_coverage(
         ));
     }
     if !ended {
-        match state
-            .gateway
-            .cancel_subscription(&row.gateway_subscription_id, reason)
-            .await
-        {
+        // The reason is stored before the gateway is asked: the cancellation's own event may
+        // start the sync before this action is recorded, and AURA must get this reason.
+        let id = &row.gateway_subscription_id;
+        state.store.set_end_reason(id, Some(reason)).await?;
+        match state.gateway.cancel_subscription(id, reason).await {
             Ok(()) | Err(GatewayError::NotFound) => {}
             Err(e) => {
+                state.store.set_end_reason(id, None).await?;
                 return Err(ActionError::Unavailable(format!(
                     "the gateway did not cancel the subscription ({e}); nothing was changed"
                 )));
@@ -250,7 +251,8 @@ async fn sandbox(
     let status = sandbox
         .clock(&row.gateway_subscription_id, clock)
         .await?
-        .ok_or_else(|| ActionError::NotFound("the sandbox gateway does not know it".into()))?;
+        .ok_or_else(|| ActionError::NotFound("the sandbox gateway does not know it".into()))?
+        .map_err(|e| ActionError::Conflict(e.to_string()))?;
     let message = format!("The sandbox gateway now says {status}; its event is on the way.");
     Ok((
         Change::RecordOnly,

@@ -605,15 +605,13 @@ async fn end_reason_in(
     subscription: &str,
     reason: &str,
 ) -> StoreResult<bool> {
-    let changed = sqlx::query(
-        "UPDATE subscriptions SET end_reason = $2, updated_at = $3 WHERE gateway_subscription_id = $1",
-    )
-    .bind(subscription)
-    .bind(reason)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let changed = sqlx::query(super::subscriptions::SET_END_REASON)
+        .bind(subscription)
+        .bind(reason)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
     Ok(changed == 1)
 }
 

@@ -130,6 +130,10 @@ async fn link_gateway_customer(
     Ok(())
 }
 
+/// Records the reason an operator gave for ending a coverage; the sync sends it to AURA.
+pub(super) const SET_END_REASON: &str =
+    "UPDATE subscriptions SET end_reason = $2, updated_at = $3 WHERE gateway_subscription_id = $1";
+
 impl Store {
     /// Creates or refreshes the link between a gateway subscription and its AURA customer, in
     /// the caller's transaction. What is known of AURA is left alone.
@@ -233,6 +237,21 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Sets (or clears) the reason an operator gave for ending the coverage.
+    pub async fn set_end_reason(
+        &self,
+        gateway_subscription_id: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(SET_END_REASON)
+            .bind(gateway_subscription_id)
+            .bind(reason)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

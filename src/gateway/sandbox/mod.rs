@@ -42,6 +42,11 @@ pub enum PayOutcome {
     Closed,
 }
 
+/// The test clock does not move for a subscription that has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the sandbox subscription has ended; its test clock no longer moves")]
+pub struct ClockRefused;
+
 /// A test clock action, as an operator or the CLI triggers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClockAction {
@@ -147,12 +152,13 @@ impl SandboxGateway {
         })
     }
 
+    /// Like Stripe, a subscription that has ended cannot be cancelled again: `NotFound`.
     pub async fn cancel_subscription(&self, subscription_id: &str) -> Result<(), GatewayError> {
-        self.clock(subscription_id, ClockAction::Cancel)
-            .await
-            .map_err(gateway_error)?
-            .map(drop)
-            .ok_or(GatewayError::NotFound)
+        match self.clock(subscription_id, ClockAction::Cancel).await {
+            Ok(Some(Ok(_))) => Ok(()),
+            Ok(Some(Err(ClockRefused)) | None) => Err(GatewayError::NotFound),
+            Err(e) => Err(gateway_error(e)),
+        }
     }
 
     pub async fn session(&self, session_id: &str) -> Result<Option<SandboxSession>, sqlx::Error> {
@@ -206,14 +212,19 @@ impl SandboxGateway {
     }
 
     /// Moves a subscription's test clock: renew (or fail to), arm a failure, or cancel.
+    /// Returns the status it now has; `None` when there is no such subscription, and
+    /// [`ClockRefused`] for a subscription that has ended (nothing happens to it any more).
     pub async fn clock(
         &self,
         subscription_id: &str,
         action: ClockAction,
-    ) -> Result<Option<String>, sqlx::Error> {
+    ) -> Result<Option<Result<String, ClockRefused>>, sqlx::Error> {
         let Some(mut sub) = self.store.sandbox_subscription(subscription_id).await? else {
             return Ok(None);
         };
+        if sub.status == "canceled" {
+            return Ok(Some(Err(ClockRefused)));
+        }
         let event = match action {
             ClockAction::FailNextRenewal => {
                 sub.fail_next_renewal = true;
@@ -228,15 +239,12 @@ impl SandboxGateway {
         };
         self.store.sandbox_update_subscription(&sub).await?;
         self.emit(event, &sub.id).await?;
-        Ok(Some(sub.status))
+        Ok(Some(Ok(sub.status)))
     }
 
     /// A renewal either pays for one more period or fails: the first failure makes the
     /// subscription `past_due`, a failure while already past due makes it `unpaid`.
     fn renew(&self, sub: &mut SandboxSubscription) -> &'static str {
-        if sub.status == "canceled" {
-            return "customer.subscription.updated";
-        }
         if sub.fail_next_renewal {
             sub.fail_next_renewal = false;
             sub.status = if sub.status == "past_due" {
