@@ -249,7 +249,8 @@ impl Simulator {
             .max_by_key(|s| s.id)
     }
 
-    /// The simulator's own base URL: known once spawned, else taken from the Host header.
+    /// The simulator's own base URL: the address it was spawned on, unless that is every
+    /// interface (`0.0.0.0`), where the Host header the browser sent says how it is reached.
     fn public_base(&self, headers: &HeaderMap) -> Url {
         if let Some(url) = lock(&self.shared.base_url).clone() {
             return url;
@@ -337,6 +338,34 @@ mod tests {
         assert_eq!(claims["customerId"], serde_json::json!(id));
         let ttl = claims["exp"].as_i64().unwrap() - Utc::now().timestamp();
         assert!((890..=900).contains(&ttl), "exp is {ttl}s away");
+    }
+
+    /// In a container the simulator listens on every interface; the way back must be the
+    /// address the browser used, not `0.0.0.0`.
+    #[tokio::test]
+    async fn on_every_interface_the_way_back_follows_the_host_the_browser_used() {
+        let sim = sim();
+        let id = sim.add_customer("Bongani");
+        let handle = sim.spawn("0.0.0.0:0".parse().unwrap()).await.unwrap();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+
+        let url = format!("http://127.0.0.1:{}/app/signup/{id}", handle.addr.port());
+        let response = client
+            .get(url)
+            .header(HOST, "localhost:8081")
+            .send()
+            .await
+            .unwrap();
+
+        let target = Url::parse(response.headers()[LOCATION].to_str().unwrap()).unwrap();
+        let query: std::collections::HashMap<_, _> = target.query_pairs().into_owned().collect();
+        assert_eq!(
+            query["redirectUrl"],
+            format!("http://localhost:8081/v2/process?customerId={id}")
+        );
     }
 
     #[tokio::test]

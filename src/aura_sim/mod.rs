@@ -187,7 +187,11 @@ impl Simulator {
         let listener = tokio::net::TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let base_url = Url::parse(&format!("http://{addr}/"))?;
-        lock(&self.shared.base_url).get_or_insert_with(|| base_url.clone());
+        // Bound to every interface (a container), the address says nothing about how a
+        // browser reaches it: the app pages then build their URLs from the Host header.
+        if !addr.ip().is_unspecified() {
+            lock(&self.shared.base_url).get_or_insert_with(|| base_url.clone());
+        }
 
         let mut stopping = self.shared.stopping.subscribe();
         let router = self.router();
