@@ -97,23 +97,32 @@ impl AllowedRedirect {
         self.0.as_str()
     }
 
-    /// The URL with exactly one `success` parameter carrying the real outcome; the app's own
-    /// query parameters and fragment are kept.
+    /// The URL with exactly one `success` parameter carrying the real outcome. Everything else
+    /// the app put in it (path, other parameters as written, fragment) comes back unchanged.
     pub fn with_outcome(&self, success: bool) -> String {
         let mut url = self.0.clone();
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, _)| k != "success")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        let mut query: Vec<&str> = self
+            .0
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !names_success(pair))
             .collect();
-        url.set_query(None);
-        {
-            let mut query = url.query_pairs_mut();
-            query.extend_pairs(kept);
-            query.append_pair("success", if success { "true" } else { "false" });
-        }
+        query.push(if success {
+            "success=true"
+        } else {
+            "success=false"
+        });
+        url.set_query(Some(&query.join("&")));
         url.into()
     }
+}
+
+/// Whether one `name=value` pair of a query is a `success` parameter, however it is encoded.
+fn names_success(pair: &str) -> bool {
+    url::form_urlencoded::parse(pair.as_bytes())
+        .next()
+        .is_some_and(|(name, _)| name == "success")
 }
 
 #[cfg(test)]
@@ -182,6 +191,22 @@ mod tests {
             r.with_outcome(false),
             "https://app.example/done?y=2&success=false"
         );
+    }
+
+    #[test]
+    fn the_apps_own_url_comes_back_as_written() {
+        for (raw, back) in [
+            ("myapp://done?x=1", "myapp://done?x=1&success=true"),
+            ("myapp://done", "myapp://done?success=true"),
+            ("myapp:done", "myapp:done?success=true"),
+            (
+                "https://app.example/done?flag&q=a%20b+c&succ%65ss=false#t",
+                "https://app.example/done?flag&q=a%20b+c&success=true#t",
+            ),
+        ] {
+            let r = AllowedRedirect::check(raw, &allowed()).unwrap();
+            assert_eq!(r.with_outcome(true), back, "from {raw}");
+        }
     }
 
     #[test]
