@@ -183,6 +183,9 @@ pub struct Config {
     pub admin: AdminConfig,
 }
 
+/// The most dependants a family plan may be configured with.
+pub const MAX_DEPENDANTS: u32 = 20;
+
 /// Development defaults that let `cargo run` work offline with nothing configured.
 pub const DEV_JWT_SECRET: &str = "dev-only-jwt-secret";
 pub const DEV_SIM_CLIENT_ID: &str = "aura-sim-client";
@@ -243,15 +246,21 @@ impl Config {
             }
         };
 
+        if let Some(filter) = env.get("RUST_LOG") {
+            tracing_subscriber::EnvFilter::try_new(&filter)
+                .map_err(|e| bad("RUST_LOG", format!("{filter:?} is not a log filter ({e})")))?;
+        }
+
         let aura = read_aura(&env, prod)?;
         let jwt = read_jwt(&env, prod)?;
         let redirect_allowed = read_redirect_allowed(&env, prod, &aura)?;
         let gateway = read_gateway(&env, prod)?;
         let plans = read_plans(&env, &gateway)?;
 
-        let sync_lease = env.duration_or("SYNC_LEASE", "90s")?;
-        if sync_lease < Duration::from_secs(1) {
-            return Err(bad("SYNC_LEASE", "must be at least 1s"));
+        let sync_max_attempts =
+            env.parse_or("SYNC_MAX_ATTEMPTS", "12", "a whole number of attempts")?;
+        if sync_max_attempts == 0 {
+            return Err(bad("SYNC_MAX_ATTEMPTS", "must be at least 1"));
         }
 
         Ok(Config {
@@ -266,15 +275,11 @@ impl Config {
             gateway,
             aura,
             coverage_margin: env.duration_or("COVERAGE_MARGIN", "3d")?,
-            sync_max_attempts: env.parse_or(
-                "SYNC_MAX_ATTEMPTS",
-                "12",
-                "a whole number of attempts",
-            )?,
-            sync_lease,
-            sweep_interval: env.duration_or("SWEEP_INTERVAL", "10m")?,
-            aura_timeout: env.duration_or("AURA_TIMEOUT", "10s")?,
-            aura_connect_timeout: env.duration_or("AURA_CONNECT_TIMEOUT", "2s")?,
+            sync_max_attempts,
+            sync_lease: env.duration_at_least("SYNC_LEASE", "90s", "1s")?,
+            sweep_interval: env.duration_at_least("SWEEP_INTERVAL", "10m", "1s")?,
+            aura_timeout: env.duration_at_least("AURA_TIMEOUT", "10s", "100ms")?,
+            aura_connect_timeout: env.duration_at_least("AURA_CONNECT_TIMEOUT", "2s", "100ms")?,
             admin: read_admin(&env, prod)?,
         })
     }
@@ -343,8 +348,13 @@ fn read_jwt(env: &Env, prod: bool) -> Result<JwtConfig, ConfigError> {
     let jwks = env.get("AURA_JWT_JWKS_URL");
     let key = match (secret, pem, jwks) {
         (Some(s), None, None) => {
-            if algorithm.is_some_and(|a| a != jsonwebtoken::Algorithm::HS256) {
-                return Err(bad("AURA_JWT_ALG", "AURA_JWT_SECRET is an HS256 secret"));
+            if let Some(a) = algorithm.filter(|a| *a != jsonwebtoken::Algorithm::HS256) {
+                return Err(bad(
+                    "AURA_JWT_ALG",
+                    format!(
+                        "{a:?} needs AURA_JWT_PUBLIC_KEY or AURA_JWT_JWKS_URL; AURA_JWT_SECRET is for HS256"
+                    ),
+                ));
             }
             if s.len() < 16 && prod {
                 return Err(bad(
@@ -376,11 +386,25 @@ fn read_jwt(env: &Env, prod: bool) -> Result<JwtConfig, ConfigError> {
             url: Url::parse(&url)
                 .map_err(|e| bad("AURA_JWT_JWKS_URL", format!("not a URL ({e})")))?,
         },
-        (None, None, None) if !prod => JwtKey::Hs256(Secret::new(DEV_JWT_SECRET)),
-        (None, None, None) => {
+        (None, None, None) => match algorithm {
+            Some(a) if a != jsonwebtoken::Algorithm::HS256 => {
+                return Err(bad(
+                    "AURA_JWT_ALG",
+                    format!("{a:?} needs AURA_JWT_PUBLIC_KEY or AURA_JWT_JWKS_URL"),
+                ));
+            }
+            _ if prod => {
+                return Err(bad(
+                    "AURA_JWT_SECRET",
+                    "set one of AURA_JWT_SECRET, AURA_JWT_PUBLIC_KEY or AURA_JWT_JWKS_URL",
+                ));
+            }
+            _ => JwtKey::Hs256(Secret::new(DEV_JWT_SECRET)),
+        },
+        (None, Some(_), Some(_)) => {
             return Err(bad(
-                "AURA_JWT_SECRET",
-                "set one of AURA_JWT_SECRET, AURA_JWT_PUBLIC_KEY or AURA_JWT_JWKS_URL",
+                "AURA_JWT_PUBLIC_KEY",
+                "set either AURA_JWT_PUBLIC_KEY or AURA_JWT_JWKS_URL, not both",
             ));
         }
         _ => {
@@ -406,7 +430,7 @@ fn asymmetric(
         Some(a @ (jsonwebtoken::Algorithm::RS256 | jsonwebtoken::Algorithm::ES256)) => Ok(a),
         _ => Err(bad(
             "AURA_JWT_ALG",
-            "must be RS256 or ES256 with a public key or JWKS URL",
+            "set RS256 or ES256 to use AURA_JWT_PUBLIC_KEY or AURA_JWT_JWKS_URL",
         )),
     }
 }
@@ -452,10 +476,24 @@ fn read_gateway(env: &Env, prod: bool) -> Result<GatewayConfig, ConfigError> {
                 "required when APP_ENV=production (the sandbox is for development)",
             ));
         }
+        for var in ["STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE"] {
+            if env.get(var).is_some() {
+                return Err(bad(
+                    var,
+                    "set without STRIPE_SECRET_KEY (the sandbox gateway would be used)",
+                ));
+            }
+        }
         return Ok(GatewayConfig::Sandbox {
-            period: env.duration_or("SANDBOX_PERIOD", "30d")?,
+            period: env.duration_at_least("SANDBOX_PERIOD", "30d", "1m")?,
         });
     };
+    if !(secret_key.starts_with("sk_") || secret_key.starts_with("rk_")) {
+        return Err(bad(
+            "STRIPE_SECRET_KEY",
+            "expected a secret or restricted key (sk_... or rk_...)",
+        ));
+    }
     let api_base = env
         .get("STRIPE_API_BASE")
         .map(|raw| parse_base_url("STRIPE_API_BASE", &raw))
@@ -468,10 +506,14 @@ fn read_gateway(env: &Env, prod: bool) -> Result<GatewayConfig, ConfigError> {
         .filter(|s| !s.is_empty())
         .map(Secret::new)
         .collect();
-    if webhook_secrets.is_empty() {
+    if webhook_secrets.is_empty()
+        || webhook_secrets
+            .iter()
+            .any(|s| !s.expose().starts_with("whsec_"))
+    {
         return Err(bad(
             "STRIPE_WEBHOOK_SECRET",
-            "required with STRIPE_SECRET_KEY (whsec_..., comma-separated)",
+            "required with STRIPE_SECRET_KEY: signing secrets whsec_..., comma-separated",
         ));
     }
     Ok(GatewayConfig::Stripe(StripeConfig {
@@ -485,7 +527,13 @@ fn read_plans(env: &Env, gateway: &GatewayConfig) -> Result<Vec<PlanConfig>, Con
     let currency = env
         .get("PLAN_CURRENCY")
         .unwrap_or_else(|| "ZAR".into())
-        .to_uppercase();
+        .to_ascii_uppercase();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(bad(
+            "PLAN_CURRENCY",
+            format!("{currency:?} is not a three-letter ISO 4217 code such as ZAR"),
+        ));
+    }
     let stripe = matches!(gateway, GatewayConfig::Stripe(_));
     let single_price = match env.get("STRIPE_PRICE_SINGLE") {
         Some(p) => p,
@@ -511,7 +559,7 @@ fn read_plans(env: &Env, gateway: &GatewayConfig) -> Result<Vec<PlanConfig>, Con
         PlanConfig {
             kind: PlanKind::Single,
             price_id: single_price,
-            amount_minor: env.parse_or("PLAN_SINGLE_AMOUNT", "9900", "an amount in cents")?,
+            amount_minor: env.amount_or("PLAN_SINGLE_AMOUNT", "9900")?,
             currency: currency.clone(),
             aura_type: env
                 .get("AURA_TYPE_SINGLE")
@@ -521,18 +569,29 @@ fn read_plans(env: &Env, gateway: &GatewayConfig) -> Result<Vec<PlanConfig>, Con
         PlanConfig {
             kind: PlanKind::Family,
             price_id: family_price,
-            amount_minor: env.parse_or("PLAN_FAMILY_AMOUNT", "14900", "an amount in cents")?,
+            amount_minor: env.amount_or("PLAN_FAMILY_AMOUNT", "14900")?,
             currency,
             aura_type: env
                 .get("AURA_TYPE_FAMILY")
                 .unwrap_or_else(|| "WEB_SIGNUP_FAMILY".into()),
-            dependants: env.parse_or(
-                "PLAN_FAMILY_DEPENDANTS",
-                "4",
-                "a whole number of dependants",
-            )?,
+            dependants: family_dependants(env)?,
         },
     ])
+}
+
+fn family_dependants(env: &Env) -> Result<u32, ConfigError> {
+    let dependants = env.parse_or(
+        "PLAN_FAMILY_DEPENDANTS",
+        "4",
+        "a whole number of dependants",
+    )?;
+    if !(1..=MAX_DEPENDANTS).contains(&dependants) {
+        return Err(bad(
+            "PLAN_FAMILY_DEPENDANTS",
+            format!("must be 1 to {MAX_DEPENDANTS}"),
+        ));
+    }
+    Ok(dependants)
 }
 
 /// An operator of the console: a name and the argon2 PHC string of their password.
@@ -607,11 +666,21 @@ fn read_admin(env: &Env, prod: bool) -> Result<AdminConfig, ConfigError> {
         demo_operator: users.is_empty() && !prod,
         users,
         session_key,
-        session_ttl: env.duration_or("ADMIN_SESSION_TTL", "8h")?,
+        session_ttl: env.duration_at_least("ADMIN_SESSION_TTL", "8h", "1m")?,
         api_tokens,
         client_ip_header: env
             .get("ADMIN_CLIENT_IP_HEADER")
-            .map(|h| h.to_ascii_lowercase()),
+            .map(|h| {
+                axum::http::HeaderName::from_bytes(h.as_bytes())
+                    .map(|name| name.as_str().to_owned())
+                    .map_err(|_| {
+                        bad(
+                            "ADMIN_CLIENT_IP_HEADER",
+                            format!("{h:?} is not a header name"),
+                        )
+                    })
+            })
+            .transpose()?,
         metrics_token: env.get("METRICS_TOKEN").map(Secret::new),
     })
 }
@@ -731,6 +800,28 @@ impl Env<'_> {
             .map_err(|_| bad(var, format!("{raw:?} is not {expected}")))
     }
 
+    /// An amount in the currency's minor unit: positive, and within what Stripe accepts.
+    fn amount_or(&self, var: &'static str, default: &str) -> Result<i64, ConfigError> {
+        let amount: i64 = self.parse_or(var, default, "an amount in cents")?;
+        if !(1..=99_999_999).contains(&amount) {
+            return Err(bad(var, format!("{amount} is not 1 to 99999999 cents")));
+        }
+        Ok(amount)
+    }
+
+    fn duration_at_least(
+        &self,
+        var: &'static str,
+        default: &str,
+        least: &str,
+    ) -> Result<Duration, ConfigError> {
+        let value = self.duration_or(var, default)?;
+        if value < humantime::parse_duration(least).expect("a valid bound") {
+            return Err(bad(var, format!("must be at least {least}")));
+        }
+        Ok(value)
+    }
+
     fn duration_or(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
         let raw = self.get(var).unwrap_or_else(|| default.to_owned());
         humantime::parse_duration(&raw).map_err(|_| {
@@ -777,10 +868,55 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("COVERAGE_MARGIN", "three days"),
             ("REDIRECT_ALLOWED_ORIGINS", "https://app.example/path"),
+            ("RUST_LOG", "aura_signup=loud"),
+            ("AURA_JWT_ALG", "RS256"),
+            ("AURA_JWT_ALG", "ES256"),
+            ("PLAN_SINGLE_AMOUNT", "0"),
+            ("PLAN_FAMILY_AMOUNT", "-500"),
+            ("PLAN_FAMILY_DEPENDANTS", "0"),
+            ("PLAN_CURRENCY", "RAND"),
+            ("PLAN_CURRENCY", "R1"),
+            ("SANDBOX_PERIOD", "10s"),
+            ("AURA_TIMEOUT", "0s"),
+            ("AURA_CONNECT_TIMEOUT", "1ms"),
+            ("SWEEP_INTERVAL", "0s"),
+            ("SYNC_LEASE", "0s"),
+            ("SYNC_MAX_ATTEMPTS", "0"),
+            ("ADMIN_SESSION_TTL", "1s"),
+            ("ADMIN_CLIENT_IP_HEADER", "x forwarded for"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_1"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}: {err}");
         }
+    }
+
+    #[test]
+    fn stripe_keys_and_jwt_keys_are_checked_for_what_they_are() {
+        let stripe = |key: &str, webhook: &str| {
+            config(&[
+                ("STRIPE_SECRET_KEY", key),
+                ("STRIPE_WEBHOOK_SECRET", webhook),
+                ("STRIPE_PRICE_SINGLE", "p1"),
+                ("STRIPE_PRICE_FAMILY", "p2"),
+            ])
+        };
+        assert!(stripe("rk_test_1", "whsec_1, whsec_2").is_ok());
+        let err = stripe("pk_test_1", "whsec_1").unwrap_err();
+        assert_eq!(err.var, "STRIPE_SECRET_KEY");
+        let err = stripe("sk_test_1", "whsec_1,secret").unwrap_err();
+        assert_eq!(err.var, "STRIPE_WEBHOOK_SECRET");
+
+        let err = config(&[
+            ("AURA_JWT_PUBLIC_KEY", "pem"),
+            ("AURA_JWT_JWKS_URL", "https://keys.example/jwks.json"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "AURA_JWT_PUBLIC_KEY");
+        let err = config(&[("AURA_JWT_ALG", "ES256"), ("AURA_JWT_SECRET", "s")]).unwrap_err();
+        assert_eq!(err.var, "AURA_JWT_ALG");
+        assert!(err.problem.contains("AURA_JWT_PUBLIC_KEY"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, process::ExitCode};
 use aura_signup::{
     app,
     aura_sim::{self, SimConfig},
-    config::{self, AuraTarget, Config, GatewayConfig, JwtKey},
+    config::{self, AuraTarget, Config, GatewayConfig, JwtKey, LogFormat},
     domain::CustomerId,
     gateway::{SandboxGateway, sandbox::ClockAction},
     store::{SYNC_SUBSCRIPTION, Store},
@@ -111,13 +111,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("BIND_ADDR {}: {e}", config.bind_addr))?;
     let worker = worker_options(&config);
+    let pretty = config.log_format == LogFormat::Pretty;
+    let gateway = match config.gateway {
+        GatewayConfig::Sandbox { .. } => "sandbox gateway",
+        GatewayConfig::Stripe(_) => "Stripe",
+    };
     let running = app::start(config, listener, worker).await?;
     if let Some(sim) = &running.sim {
         tracing::info!(
-            "demo: open {} to click through a sign-up (sandbox gateway, simulated AURA)",
+            "demo: open {} to click through a sign-up ({gateway}, simulated AURA)",
             sim.base_url
         );
-        println!("\n  Demo ready: open {} in a browser\n", sim.base_url);
+        if pretty {
+            // A banner for the person at the terminal; JSON logs stay one object per line.
+            eprintln!("\n  Demo ready: open {} in a browser\n", sim.base_url);
+        }
     }
     running.run_until_signal().await;
     Ok(())

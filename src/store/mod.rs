@@ -15,7 +15,7 @@ use std::{str::FromStr, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::{
-    AnyPool, Executor,
+    AnyConnection, AnyPool, Connection, Executor,
     any::{AnyConnectOptions, AnyPoolOptions},
     migrate::Migrator,
 };
@@ -55,7 +55,14 @@ pub type StoreResult<T> = Result<T, sqlx::Error>;
 impl Store {
     /// Opens the pool. SQLite gets WAL mode and a busy timeout so the worker and the web
     /// handlers can write from several connections without "database is locked" errors.
+    /// A failure names `DATABASE_URL` (and never prints the URL, which may hold a password).
     pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        Self::open(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot open the database: {e}"))
+    }
+
+    async fn open(url: &DatabaseUrl) -> Result<Self, sqlx::Error> {
         sqlx::any::install_default_drivers();
         let backend = if url.is_postgres() {
             Backend::Postgres
@@ -63,6 +70,9 @@ impl Store {
             Backend::Sqlite
         };
         let options = AnyConnectOptions::from_str(url.expose())?;
+        // One connection first: its error says why (refused, unknown database, bad password),
+        // where the pool would only report that it timed out.
+        AnyConnection::connect_with(&options).await?.close().await?;
         let pool = match backend {
             Backend::Postgres => {
                 // No ping before each use: it doubled the round trips of every query. A broken
