@@ -63,6 +63,12 @@ pub async fn start(
     store.migrate().await?;
 
     let sim = start_embedded_simulator(&mut config).await?;
+    if sim.is_some() && store.holds_subscriptions().await? {
+        warn!(
+            "the embedded AURA simulator starts empty, but the database keeps the subscriptions of earlier runs: \
+             customers may show as covered or fail to sync; to start the demo fresh, stop and delete aura-signup.db"
+        );
+    }
     let config = Arc::new(config);
     let aura = aura_client(&config, sim.as_ref(), &store)?;
     let gateway = match &config.gateway {
@@ -118,6 +124,11 @@ pub async fn start(
         .run(shutdown.clone()),
     );
     tasks.spawn(crate::metrics::upkeep(shutdown.clone()));
+    tasks.spawn(crate::signup::offer::startup_check(
+        state.aura.clone(),
+        config.plans.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(sweep::run(
         state.sync.clone(),
         config.sweep_interval,

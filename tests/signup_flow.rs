@@ -67,15 +67,19 @@ async fn signup_for(app: &TestApp, customer: i64) -> String {
     location(&entry(app, &valid_token(customer), &back_url(app, customer)).await)
 }
 
-/// Chooses a plan; returns the checkout page's URL.
-async fn choose(app: &TestApp, signup: &str, plan: &str) -> String {
-    let response = app
-        .http
+/// Submits the plan form.
+async fn post_checkout(app: &TestApp, signup: &str, plan: &str) -> Response {
+    app.http
         .post(app.url(&format!("{signup}/checkout")))
         .form(&[("plan", plan)])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Chooses a plan; returns the checkout page's URL.
+async fn choose(app: &TestApp, signup: &str, plan: &str) -> String {
+    let response = post_checkout(app, signup, plan).await;
     assert_eq!(
         response.status(),
         StatusCode::SEE_OTHER,
@@ -549,6 +553,18 @@ async fn unknown_and_malformed_signup_ids_get_404() {
             "{path}"
         );
     }
+    let paid = app
+        .http
+        .post(app.url("/sandbox/checkout/cs_sandbox_unknown"))
+        .form(&[("card", "4242424242424242")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        paid.status(),
+        StatusCode::NOT_FOUND,
+        "no such checkout to pay"
+    );
 }
 
 #[tokio::test]
@@ -570,4 +586,46 @@ async fn choosing_no_plan_or_an_unknown_plan_changes_nothing() {
         app.store().signup(&id).await.unwrap().unwrap().outcome,
         SignupOutcome::Started
     );
+}
+
+async fn app_with_an_unoffered_family_type() -> TestApp {
+    let unoffered = [("AURA_TYPE_FAMILY", "WEB_SIGNUP_GOLD")];
+    spawn_app(fresh_db(Backend::Postgres).await, &unoffered).await
+}
+
+/// A plan whose AURA type value AURA does not offer would take money that no coverage can
+/// follow: it is refused before any checkout, with the way back to the app.
+#[tokio::test]
+async fn a_plan_whose_aura_type_aura_does_not_offer_takes_no_payment() {
+    let app = app_with_an_unoffered_family_type().await;
+    let (customer, signup) = start(&app).await;
+
+    let refused = post_checkout(&app, &signup, "family").await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("not available"), "{page}");
+    let back = format!("{}&#38;success=false", back_url(&app, customer));
+    assert!(page.contains(&back), "{page}");
+    let id = aura_signup::domain::SignupId::parse(signup.trim_start_matches("/signup/")).unwrap();
+    let stored = app.store().signup(&id).await.unwrap().unwrap();
+    assert_eq!(stored.checkout_session_id, None, "no checkout was opened");
+
+    let checkout = choose(&app, &signup, "single").await;
+    assert!(checkout.contains("/sandbox/checkout/"), "{checkout}");
+}
+
+/// AURA not answering says nothing about the plan: the checkout opens, and the activation
+/// waits in the queue as it would after the payment. (The type is one the start-up check
+/// cannot have cached, so the checkout really asks AURA.)
+#[tokio::test]
+async fn when_aura_cannot_say_whether_it_offers_the_type_the_checkout_opens() {
+    let app = app_with_an_unoffered_family_type().await;
+    let (_, signup) = start(&app).await;
+    sim(&app).set_faults(aura_signup::aura_sim::Faults {
+        down: Some(aura_signup::aura_sim::DownMode::Unavailable),
+        ..Default::default()
+    });
+
+    let checkout = choose(&app, &signup, "family").await;
+    assert!(checkout.contains("/sandbox/checkout/"), "{checkout}");
 }

@@ -602,6 +602,7 @@ async fn paying_customers_and_shared_aura_subscriptions_are_found(backend: Backe
 
 async fn an_end_reason_is_kept_until_cleared(backend: Backend) {
     let (store, _db) = open(backend).await;
+    assert!(!store.holds_subscriptions().await.unwrap());
     store
         .record_gateway_state(&facts("sub_end", 3))
         .await
@@ -615,6 +616,7 @@ async fn an_end_reason_is_kept_until_cleared(backend: Backend) {
             .end_reason
     };
     assert_eq!(reason(store.clone()).await, None);
+    assert!(store.holds_subscriptions().await.unwrap());
     store
         .set_end_reason("sub_end", Some("Moved abroad"))
         .await

@@ -9,9 +9,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use tracing::{info, instrument, warn};
+use tracing::{error, info, instrument, warn};
 
 use super::{
+    offer::{self, Offer},
     redirect::{AllowedRedirect, RedirectError},
     token::TokenError,
 };
@@ -20,7 +21,9 @@ use crate::{
     domain::{PlanKind, SignupId},
     gateway::{CheckoutRequest, CheckoutState, GatewayError},
     http::page::{Page, css_path, format_money, render, see_other},
-    store::{AuraState, Cover, GatewayFacts, NewSignup, Signup, SignupOutcome, now_ms},
+    store::{
+        AuraState, Cover, GatewayFacts, NewSignup, SYNC_SUBSCRIPTION, Signup, SignupOutcome, now_ms,
+    },
 };
 
 /// A sign-up link is good for this long; after it the person starts again from the app.
@@ -187,6 +190,14 @@ pub async fn checkout(
         return Ok(see_other(&format!("/signup/{id}")));
     }
     expired_check(&signup, &redirect)?;
+    if offer::check(&state.aura, state.config.plan(plan)).await == Offer::NotOffered {
+        return Err(Page::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This plan is not available",
+            "This plan cannot be taken out at the moment. Nothing was charged.",
+        )
+        .with_back(redirect.with_outcome(false), "Back to the app"));
+    }
 
     wait_for_claim(&state, &signup).await?;
     let opened = open_one_checkout(&state, &signup, &redirect, plan).await;
@@ -410,10 +421,24 @@ async fn activate(state: &AppState, signup: &Signup, checkout: &CheckoutState) -
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    warn!(
-        subscription,
-        "AURA activation still pending; the person goes back with success=true and the job keeps retrying"
-    );
+    let job = state
+        .store
+        .job_for(SYNC_SUBSCRIPTION, &subscription)
+        .await?;
+    let last_error = job.as_ref().and_then(|j| j.last_error.clone());
+    if job.is_some_and(|j| j.dead) {
+        error!(
+            subscription,
+            last_error,
+            "AURA activation failed for good; the person goes back with success=true and the dead job waits for an operator"
+        );
+    } else {
+        warn!(
+            subscription,
+            last_error,
+            "AURA activation still pending; the person goes back with success=true and the job is retried"
+        );
+    }
     Ok(())
 }
 

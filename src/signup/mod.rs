@@ -4,5 +4,6 @@
 //! webviews drop them on the way back from the payment page.
 
 pub mod handlers;
+pub mod offer;
 pub mod redirect;
 pub mod token;

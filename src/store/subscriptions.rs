@@ -283,6 +283,15 @@ impl Store {
         .await
     }
 
+    /// Whether any subscription is stored at all (one row is enough to know).
+    pub async fn holds_subscriptions(&self) -> StoreResult<bool> {
+        let one: Option<String> =
+            sqlx::query_scalar("SELECT gateway_subscription_id FROM subscriptions LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(one.is_some())
+    }
+
     pub async fn all_subscription_ids(
         &self,
         customer: Option<CustomerId>,

@@ -274,11 +274,16 @@ pub fn effects(calls: &[SimCall]) -> Effects {
     effects
 }
 
-/// Calls that reached AURA's API (the simulator's own pages and `/_sim/` excluded).
+/// Calls that reached AURA's API about customers and subscriptions: the simulator's own pages
+/// and `/_sim/` excluded, and so are the server token and the list of subscription types,
+/// which every process reads at start-up whatever arrives.
 pub fn api_calls(calls: &[SimCall]) -> Vec<&SimCall> {
     calls
         .iter()
         .filter(|c| c.path.starts_with("/v2/"))
+        .filter(|c| {
+            !["/v2/oauth/token", "/v2/subscriptions/subscriptionTypes"].contains(&c.path.as_str())
+        })
         .collect()
 }
 

@@ -39,7 +39,10 @@ pub enum PayOutcome {
     },
     Declined,
     InvalidCard,
+    /// Expired or cancelled: it cannot be paid any more.
     Closed,
+    /// There is no such checkout.
+    Unknown,
 }
 
 /// The test clock does not move for a subscription that has ended.
@@ -169,7 +172,7 @@ impl SandboxGateway {
     /// `checkout.session.completed` and `invoice.paid` events Stripe would send.
     pub async fn pay(&self, session_id: &str, card: &str) -> Result<PayOutcome, sqlx::Error> {
         let Some(session) = self.store.sandbox_session(session_id).await? else {
-            return Ok(PayOutcome::Closed);
+            return Ok(PayOutcome::Unknown);
         };
         let success_url = session
             .success_url

@@ -68,6 +68,7 @@ pub async fn pay(
             .await
         }
         PayOutcome::Closed => Err(closed()),
+        PayOutcome::Unknown => Err(Page::not_found()),
     }
 }
 
