@@ -138,6 +138,60 @@ async fn every_api_endpoint_answers_401_without_a_valid_operator_token() {
 }
 
 #[tokio::test]
+async fn unknown_api_paths_and_methods_get_the_json_error_shape() {
+    let app = console_app(Backend::Sqlite, &[]).await;
+    let (status, value) = call(&app, Method::GET, "/api/v1/nothing", Some(OPS_TOKEN), None).await;
+    assert_error(status, &value, StatusCode::NOT_FOUND, "unknown API path");
+    assert!(value["error"].as_str().unwrap().contains("openapi.json"));
+
+    let response = app
+        .http
+        .delete(app.url("/api/v1/subscriptions"))
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET,HEAD");
+    let value: Value = response.json().await.unwrap();
+    assert!(
+        value["error"].as_str().unwrap().contains("DELETE"),
+        "{value}"
+    );
+
+    let page = app.http.get(app.url("/nothing")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("There is nothing at this address")
+    );
+}
+
+#[tokio::test]
+async fn a_customer_jwt_that_does_not_verify_is_told_why() {
+    let app = console_app(Backend::Sqlite, &[]).await;
+    let body = json!({"dependantCustomerIds": []});
+    let path = "/api/v1/me/dependants";
+    let (status, value) = call(&app, Method::PUT, path, None, Some(&body)).await;
+    assert_error(status, &value, StatusCode::UNAUTHORIZED, "no token");
+    assert!(
+        value["error"].as_str().unwrap().contains("AURA JWT"),
+        "{value}"
+    );
+    let (status, value) = call(&app, Method::PUT, path, Some(OPS_TOKEN), Some(&body)).await;
+    assert_error(status, &value, StatusCode::UNAUTHORIZED, "not a JWT");
+    assert!(
+        value["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid AURA customer JWT"),
+        "{value}"
+    );
+}
+
+#[tokio::test]
 async fn a_read_only_token_reads_but_every_action_is_403() {
     let app = console_app(Backend::Postgres, &[]).await;
     let (status, value) = call(

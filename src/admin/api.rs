@@ -31,6 +31,7 @@ use crate::{
     config::ApiRole,
     domain::{CustomerId, PlanKind},
     gateway::sandbox::ClockAction,
+    signup::token::TokenError,
     store::{AuraState, MappingRow, SubscriptionRow, now_ms},
 };
 
@@ -120,13 +121,27 @@ impl FromRequestParts<AppState> for AppCustomer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "send the customer's AURA JWT as Authorization: Bearer <token>",
+            )
+        })?;
         state
             .tokens
             .verify(token)
             .await
             .map(AppCustomer)
-            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))
+            .map_err(|e| match e {
+                TokenError::KeysUnavailable => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the keys that verify customer tokens could not be fetched; try again",
+                ),
+                e => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    format!("the bearer token is not a valid AURA customer JWT ({e})"),
+                ),
+            })
     }
 }
 

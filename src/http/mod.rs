@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::{
     Router,
     extract::{MatchedPath, Request},
-    http::{HeaderName, HeaderValue, Response, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, Response, StatusCode, Uri, header},
     response::IntoResponse,
     routing::{get, post},
 };
@@ -26,8 +26,8 @@ use tower_http::{
 use tracing::{Span, info, info_span};
 
 use crate::{
-    app::AppState, gateway::sandbox::pages as sandbox_pages, signup::handlers as signup,
-    webhooks::intake,
+    admin::api::ApiError, app::AppState, gateway::sandbox::pages as sandbox_pages,
+    signup::handlers as signup, webhooks::intake,
 };
 
 /// Webhook events can be large (expanded invoices); everything else is small.
@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         // The operator console (/admin) and the API (/api/v1): listed in `admin::router`.
         .merge(crate::admin::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -162,10 +163,40 @@ async fn static_file(
         .into_response()
 }
 
-async fn not_found() -> page::Page {
+/// Scripts calling the API get JSON errors, people get pages.
+fn is_api(uri: &Uri) -> bool {
+    uri.path() == "/api" || uri.path().starts_with("/api/")
+}
+
+async fn not_found(uri: Uri) -> axum::response::Response {
+    if is_api(&uri) {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such API endpoint; every endpoint is described at /api/v1/openapi.json",
+        )
+        .into_response();
+    }
     page::Page::new(
         StatusCode::NOT_FOUND,
         "Not found",
         "There is nothing at this address.",
     )
+    .into_response()
+}
+
+/// The route exists; the method does not (the `Allow` header lists those that do).
+async fn method_not_allowed(method: Method, uri: Uri) -> axum::response::Response {
+    if is_api(&uri) {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed here; see the Allow header"),
+        )
+        .into_response();
+    }
+    page::Page::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not allowed",
+        "This address does not take that kind of request.",
+    )
+    .into_response()
 }
