@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use support::{Backend, fresh_db, fresh_postgres, spawn_app};
+use support::{Backend, fresh_db, spawn_app};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aura-signup");
 
@@ -98,7 +98,8 @@ fn with_no_configuration_the_embedded_default_serves_and_creates_its_sqlite_file
 
 #[tokio::test]
 async fn serve_runs_against_postgres_when_database_url_says_so() {
-    let url = fresh_postgres().await;
+    let db = fresh_db(Backend::Postgres).await;
+    let url = db.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let bind = format!("127.0.0.1:{}", free_port());
     let sim = format!("127.0.0.1:{}", free_port());

@@ -39,8 +39,8 @@ async fn deliver_to_process(
 async fn a_process_killed_in_the_middle_of_a_sync_leaves_a_job_a_restart_completes_once() {
     let stub = StripeStub::start().await;
     let sim = standalone_simulator().await;
-    let db = support::fresh_postgres().await;
-    let mut env = process_env(&db, &sim, &stub);
+    let db = support::fresh_db(support::Backend::Postgres).await;
+    let mut env = process_env(&db.url, &sim, &stub);
     env.push(("SYNC_LEASE".into(), "3s".into()));
 
     let customer = sim.simulator().add_customer("Crash Test");
@@ -74,7 +74,7 @@ async fn a_process_killed_in_the_middle_of_a_sync_leaves_a_job_a_restart_complet
     );
 
     let second = ServiceProcess::start(&env).await;
-    let store = open_store(&db).await;
+    let store = open_store(&db.url).await;
     wait_settled(&store, &id).await;
 
     let subs = sim.simulator().subscriptions_of(customer);
@@ -98,8 +98,8 @@ async fn a_process_killed_in_the_middle_of_a_sync_leaves_a_job_a_restart_complet
 async fn three_replicas_make_exactly_one_aura_change_per_gateway_change() {
     let stub = StripeStub::start().await;
     let sim = standalone_simulator().await;
-    let db = support::fresh_postgres().await;
-    let env = process_env(&db, &sim, &stub);
+    let db = support::fresh_db(support::Backend::Postgres).await;
+    let env = process_env(&db.url, &sim, &stub);
     let replicas = futures::future::join_all((0..3).map(|_| ServiceProcess::start(&env))).await;
 
     let customers: Vec<(i64, String)> = (0..12)
@@ -141,7 +141,7 @@ async fn three_replicas_make_exactly_one_aura_change_per_gateway_change() {
         );
         assert_eq!((a, b), (StatusCode::OK, StatusCode::OK));
     }
-    let store = open_store(&db).await;
+    let store = open_store(&db.url).await;
     for (customer, id) in &customers {
         wait_for_valid_to(&sim, *customer, renewed_end + MARGIN).await;
         wait_settled(&store, id).await;

@@ -54,8 +54,8 @@ fn container_postgres() -> Option<String> {
     started.as_ref().map(|(_, url)| url.clone())
 }
 
-/// A new, empty Postgres database for one test.
-pub async fn fresh_postgres() -> String {
+/// A new, empty Postgres database; [`fresh_db`] also removes it after the test.
+async fn fresh_postgres() -> String {
     use sqlx::Connection;
     let admin = postgres_admin_url();
     let name = format!("aura_test_{}", uuid::Uuid::new_v4().simple());
@@ -89,6 +89,44 @@ pub struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// A test's Postgres database goes when the test does (even a failed one), so runs leave
+/// nothing behind. The drop happens on a thread of its own: `Drop` cannot await, and the
+/// test's runtime may be the one thread there is.
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self._dir.is_some() {
+            return;
+        }
+        let Some(name) = url::Url::parse(&self.url)
+            .ok()
+            .map(|u| u.path().trim_start_matches('/').to_owned())
+            .filter(|n| n.starts_with("aura_test_"))
+        else {
+            return;
+        };
+        let dropped = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the drop");
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&postgres_admin_url()).await?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("test database not dropped (CI drops leftovers): {e}");
+        }
+    }
+}
+
+/// A fresh database of either kind, removed again when the returned guard is dropped.
 pub async fn fresh_db(backend: Backend) -> TestDb {
     match backend {
         Backend::Postgres => TestDb {
