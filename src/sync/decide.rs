@@ -14,6 +14,8 @@ pub struct GatewayView {
     pub status: SubscriptionStatus,
     pub paid_through: Option<DateTime<Utc>>,
     pub cancellation_reason: Option<String>,
+    /// The reason an operator gave when they ended the coverage; it outranks the gateway's.
+    pub operator_reason: Option<String>,
 }
 
 /// What the store knows AURA holds for that subscription.
@@ -117,6 +119,9 @@ fn end_coverage(gateway: &GatewayView, aura: &AuraView) -> Decision {
 
 /// The reason AURA records for a cancellation, in words an AURA operator understands.
 pub fn cancel_reason(gateway: &GatewayView) -> String {
+    if let Some(reason) = &gateway.operator_reason {
+        return reason.clone();
+    }
     let reason = match (&gateway.status, gateway.cancellation_reason.as_deref()) {
         (SubscriptionStatus::Unpaid, _) | (_, Some("payment_failed")) => "Payment failed",
         (SubscriptionStatus::IncompleteExpired, _) => "First payment was never completed",
@@ -148,6 +153,7 @@ mod tests {
             status: SubscriptionStatus::parse(status),
             paid_through,
             cancellation_reason: None,
+            operator_reason: None,
         }
     }
 
@@ -306,5 +312,10 @@ mod tests {
         g.cancellation_reason = Some("payment_failed".into());
         assert_eq!(cancel_reason(&g), "Payment failed");
         assert_eq!(cancel_reason(&gateway("unpaid", None)), "Payment failed");
+        // An operator's "end coverage" cancels at the gateway, which reports a customer's
+        // request: the operator's own words are what AURA records.
+        g.cancellation_reason = Some("cancellation_requested".into());
+        g.operator_reason = Some("Fraud check".into());
+        assert_eq!(cancel_reason(&g), "Fraud check");
     }
 }

@@ -141,6 +141,7 @@ async fn apply(
         status: gs.status.clone(),
         paid_through: gs.paid_through,
         cancellation_reason: gs.cancellation_reason.clone(),
+        operator_reason: row.end_reason.clone(),
     };
     let aura = AuraView {
         state: row.aura_state,
@@ -373,8 +374,6 @@ async fn cancel(
         return Ok(());
     }
 
-    // An operator who ended the coverage said why; that is what AURA should record.
-    let reason = row.end_reason.as_deref().unwrap_or(reason);
     match ctx.aura.cancel_subscription(id, reason).await {
         Ok(()) | Err(AuraError::SubscriptionNotFound) => {
             ctx.store
