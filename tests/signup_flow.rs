@@ -629,3 +629,25 @@ async fn when_aura_cannot_say_whether_it_offers_the_type_the_checkout_opens() {
     let checkout = choose(&app, &signup, "family").await;
     assert!(checkout.contains("/sandbox/checkout/"), "{checkout}");
 }
+
+/// The return from a checkout this signup replaced (a stale tab) tells the truth about the
+/// signup: once the other checkout paid, it is success=true, and it closes nothing.
+#[tokio::test]
+async fn the_return_from_a_replaced_checkout_of_a_paid_signup_says_success() {
+    let app = app().await;
+    let (customer, signup) = start(&app).await;
+    let single = choose(&app, &signup, "single").await;
+    let family = choose(&app, &signup, "family").await;
+    let paid = pay(&app, &family, "4242424242424242").await;
+    get(&app, &location(&paid)).await;
+
+    let replaced = single.rsplit('/').next().unwrap();
+    let stale = get(&app, &format!("{signup}/complete?session_id={replaced}")).await;
+    assert_eq!(
+        location(&stale),
+        format!("{}&success=true", back_url(&app, customer))
+    );
+    let id = aura_signup::domain::SignupId::parse(signup.trim_start_matches("/signup/")).unwrap();
+    let stored = app.store().signup(&id).await.unwrap().unwrap();
+    assert_eq!(stored.outcome, SignupOutcome::Paid);
+}

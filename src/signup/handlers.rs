@@ -375,28 +375,31 @@ pub async fn complete(
             .with_back(redirect.with_outcome(false), "Back to the app")
         })?;
 
+    // A return naming a session that did not pay (a stale tab, a replaced checkout) still
+    // tells the truth about this signup: paid by another of its sessions is success=true.
+    let not_paid_here = see_other(&redirect.with_outcome(signup.outcome == SignupOutcome::Paid));
     let checkout = match state.gateway.checkout_state(&session_id).await {
         Ok(c) => c,
         Err(GatewayError::Transient(e)) => return Err(Page::internal(e)),
         Err(e) => {
             warn!(error = %e, "return with a session the gateway does not know");
-            return Ok(see_other(&redirect.with_outcome(false)));
+            return Ok(not_paid_here);
         }
     };
     if checkout.signup_ref.as_deref() != Some(signup.id.as_str())
         || checkout.customer_ref.as_deref() != Some(&signup.customer_id.to_string())
     {
         warn!(checkout = %checkout.id, "return with a session opened for another signup");
-        return Ok(see_other(&redirect.with_outcome(false)));
+        return Ok(not_paid_here);
     }
     if !checkout.paid {
-        if !checkout.open {
+        if !checkout.open && signup.outcome != SignupOutcome::Paid {
             state
                 .store
                 .signup_finished(&signup.id, SignupOutcome::Failed, None)
                 .await?;
         }
-        return Ok(see_other(&redirect.with_outcome(false)));
+        return Ok(not_paid_here);
     }
 
     activate(&state, &signup, &checkout).await?;
