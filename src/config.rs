@@ -219,6 +219,12 @@ impl Config {
             }
             Some(raw) => DatabaseUrl::parse(&raw).map_err(|p| bad("DATABASE_URL", p))?,
         };
+        if prod && !database_url.is_postgres() {
+            return Err(bad(
+                "DATABASE_URL",
+                "production needs Postgres (postgres://...); SQLite is for the demo",
+            ));
+        }
         let bind_addr: SocketAddr = env.parse_or(
             "BIND_ADDR",
             "127.0.0.1:8080",
@@ -298,6 +304,14 @@ impl Config {
 
 fn read_aura(env: &Env, prod: bool) -> Result<AuraTarget, ConfigError> {
     let Some(raw) = env.get("AURA_API_URL") else {
+        for var in ["AURA_CLIENT_ID", "AURA_CLIENT_SECRET"] {
+            if env.get(var).is_some() {
+                return Err(bad(
+                    var,
+                    "set without AURA_API_URL (the embedded simulator would be used)",
+                ));
+            }
+        }
         if prod {
             return Err(bad(
                 "AURA_API_URL",
@@ -354,6 +368,12 @@ fn read_jwt(env: &Env, prod: bool) -> Result<JwtConfig, ConfigError> {
                     format!(
                         "{a:?} needs AURA_JWT_PUBLIC_KEY or AURA_JWT_JWKS_URL; AURA_JWT_SECRET is for HS256"
                     ),
+                ));
+            }
+            if prod && [DEV_JWT_SECRET, "compose-demo-jwt-secret"].contains(&s.as_str()) {
+                return Err(bad(
+                    "AURA_JWT_SECRET",
+                    "is a published development secret; production needs the app's own",
                 ));
             }
             if s.len() < 16 && prod {
@@ -528,15 +548,24 @@ fn read_plans(env: &Env, gateway: &GatewayConfig) -> Result<Vec<PlanConfig>, Con
         .get("PLAN_CURRENCY")
         .unwrap_or_else(|| "ZAR".into())
         .to_ascii_uppercase();
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(bad(
-            "PLAN_CURRENCY",
-            format!("{currency:?} is not a three-letter ISO 4217 code such as ZAR"),
-        ));
+    match iso_currency::Currency::from_code(&currency).map(|c| c.exponent()) {
+        Some(Some(2)) => {}
+        Some(_) => {
+            return Err(bad(
+                "PLAN_CURRENCY",
+                format!("{currency} has no cents, and the plan amounts are in cents"),
+            ));
+        }
+        None => {
+            return Err(bad(
+                "PLAN_CURRENCY",
+                format!("{currency:?} is not an ISO 4217 currency code such as ZAR"),
+            ));
+        }
     }
     let stripe = matches!(gateway, GatewayConfig::Stripe(_));
     let single_price = match env.get("STRIPE_PRICE_SINGLE") {
-        Some(p) => p,
+        Some(p) => stripe_price("STRIPE_PRICE_SINGLE", p, stripe)?,
         None if stripe => {
             return Err(bad(
                 "STRIPE_PRICE_SINGLE",
@@ -546,7 +575,7 @@ fn read_plans(env: &Env, gateway: &GatewayConfig) -> Result<Vec<PlanConfig>, Con
         None => "sandbox_price_single".into(),
     };
     let family_price = match env.get("STRIPE_PRICE_FAMILY") {
-        Some(p) => p,
+        Some(p) => stripe_price("STRIPE_PRICE_FAMILY", p, stripe)?,
         None if stripe => {
             return Err(bad(
                 "STRIPE_PRICE_FAMILY",
@@ -577,6 +606,23 @@ fn read_plans(env: &Env, gateway: &GatewayConfig) -> Result<Vec<PlanConfig>, Con
             dependants: family_dependants(env)?,
         },
     ])
+}
+
+/// A Stripe price id (`price_...`, or a plan's `plan_...`); only with `STRIPE_SECRET_KEY`.
+fn stripe_price(var: &'static str, price: String, stripe: bool) -> Result<String, ConfigError> {
+    if !stripe {
+        return Err(bad(
+            var,
+            "set without STRIPE_SECRET_KEY (the sandbox gateway would be used)",
+        ));
+    }
+    if !(price.starts_with("price_") || price.starts_with("plan_")) {
+        return Err(bad(
+            var,
+            format!("{price:?} is not a Stripe price id (price_...)"),
+        ));
+    }
+    Ok(price)
 }
 
 fn family_dependants(env: &Env) -> Result<u32, ConfigError> {
@@ -681,7 +727,19 @@ fn read_admin(env: &Env, prod: bool) -> Result<AdminConfig, ConfigError> {
                     })
             })
             .transpose()?,
-        metrics_token: env.get("METRICS_TOKEN").map(Secret::new),
+        metrics_token: env
+            .get("METRICS_TOKEN")
+            .map(|token| {
+                if token.bytes().all(|b| b.is_ascii_graphic()) {
+                    Ok(Secret::new(token))
+                } else {
+                    Err(bad(
+                        "METRICS_TOKEN",
+                        "must be printable ASCII without spaces (it is sent as a bearer token)",
+                    ))
+                }
+            })
+            .transpose()?,
     })
 }
 
@@ -886,6 +944,11 @@ mod tests {
             ("ADMIN_CLIENT_IP_HEADER", "x forwarded for"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_1"),
             ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
+            ("STRIPE_PRICE_SINGLE", "price_1"),
+            ("AURA_CLIENT_ID", "id"),
+            ("PLAN_CURRENCY", "XYZ"),
+            ("PLAN_CURRENCY", "JPY"),
+            ("METRICS_TOKEN", "a b"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}: {err}");
@@ -898,8 +961,8 @@ mod tests {
             config(&[
                 ("STRIPE_SECRET_KEY", key),
                 ("STRIPE_WEBHOOK_SECRET", webhook),
-                ("STRIPE_PRICE_SINGLE", "p1"),
-                ("STRIPE_PRICE_FAMILY", "p2"),
+                ("STRIPE_PRICE_SINGLE", "price_1"),
+                ("STRIPE_PRICE_FAMILY", "price_2"),
             ])
         };
         assert!(stripe("rk_test_1", "whsec_1, whsec_2").is_ok());
@@ -907,6 +970,14 @@ mod tests {
         assert_eq!(err.var, "STRIPE_SECRET_KEY");
         let err = stripe("sk_test_1", "whsec_1,secret").unwrap_err();
         assert_eq!(err.var, "STRIPE_WEBHOOK_SECRET");
+        let err = config(&[
+            ("STRIPE_SECRET_KEY", "sk_test_1"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_1"),
+            ("STRIPE_PRICE_SINGLE", "nope"),
+            ("STRIPE_PRICE_FAMILY", "price_2"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "STRIPE_PRICE_SINGLE");
 
         let err = config(&[
             ("AURA_JWT_PUBLIC_KEY", "pem"),
@@ -923,12 +994,14 @@ mod tests {
     fn production_refuses_the_sandbox_and_the_simulator() {
         let err = config(&[
             ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://aura@db.example/aura"),
             ("PUBLIC_BASE_URL", "https://pay.example"),
         ])
         .unwrap_err();
         assert_eq!(err.var, "AURA_API_URL");
         let err = config(&[
             ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://aura@db.example/aura"),
             ("PUBLIC_BASE_URL", "https://pay.example"),
             ("AURA_API_URL", "https://aura.example"),
             ("AURA_CLIENT_ID", "id"),
@@ -941,9 +1014,36 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_demo_secrets_and_sqlite() {
+        let prod = |db: &str, secret: &str| {
+            config(&[
+                ("APP_ENV", "production"),
+                ("DATABASE_URL", db),
+                ("PUBLIC_BASE_URL", "https://pay.example"),
+                ("AURA_API_URL", "https://aura.example"),
+                ("AURA_CLIENT_ID", "id"),
+                ("AURA_CLIENT_SECRET", "secret"),
+                ("AURA_JWT_SECRET", secret),
+                ("REDIRECT_ALLOWED_ORIGINS", "myapp:"),
+                ("STRIPE_SECRET_KEY", "sk_live_1"),
+                ("STRIPE_WEBHOOK_SECRET", "whsec_1"),
+                ("STRIPE_PRICE_SINGLE", "price_1"),
+                ("STRIPE_PRICE_FAMILY", "price_2"),
+            ])
+        };
+        let postgres = "postgres://aura@db.example/aura";
+        assert!(prod(postgres, "0123456789abcdef0123").is_ok());
+        let err = prod(postgres, DEV_JWT_SECRET).unwrap_err();
+        assert_eq!(err.var, "AURA_JWT_SECRET");
+        let err = prod("sqlite://aura-signup.db?mode=rwc", "0123456789abcdef0123").unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+    }
+
+    #[test]
     fn production_requires_https_base_url() {
         let err = config(&[
             ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://aura@db.example/aura"),
             ("PUBLIC_BASE_URL", "http://pay.example"),
         ])
         .unwrap_err();
@@ -982,6 +1082,7 @@ mod tests {
         assert!(config(&[]).unwrap().admin.demo_operator);
         let prod = [
             ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://aura@db.example/aura"),
             ("PUBLIC_BASE_URL", "https://pay.example"),
             ("AURA_API_URL", "https://aura.example"),
             ("AURA_CLIENT_ID", "id"),
@@ -990,8 +1091,8 @@ mod tests {
             ("REDIRECT_ALLOWED_ORIGINS", "https://app.example"),
             ("STRIPE_SECRET_KEY", "sk_test_1"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_1"),
-            ("STRIPE_PRICE_SINGLE", "p1"),
-            ("STRIPE_PRICE_FAMILY", "p2"),
+            ("STRIPE_PRICE_SINGLE", "price_1"),
+            ("STRIPE_PRICE_FAMILY", "price_2"),
         ];
         let c = config(&prod).unwrap();
         assert!(!c.admin.demo_operator && c.admin.users.is_empty());
@@ -1010,8 +1111,8 @@ mod tests {
         let c = config(&[
             ("STRIPE_SECRET_KEY", "sk_test_123"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_abc\n"),
-            ("STRIPE_PRICE_SINGLE", "p1"),
-            ("STRIPE_PRICE_FAMILY", "p2"),
+            ("STRIPE_PRICE_SINGLE", "price_1"),
+            ("STRIPE_PRICE_FAMILY", "price_2"),
         ])
         .unwrap();
         let printed = format!("{c:?}");
