@@ -357,6 +357,17 @@ async fn an_operator_sees_the_customer_covered_with_the_whole_timeline(backend: 
         none.contains("<span id=\"total\">0</span>"),
         "filter by coverage"
     );
+    let past = client
+        .get(app.url("/admin?coverage=covered&page=5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(past.status(), StatusCode::SEE_OTHER, "past the last page");
+    let last = past.headers()["location"].to_str().unwrap();
+    assert!(
+        last.contains("page=1") && last.contains("coverage=covered"),
+        "{last}"
+    );
 
     let (status, detail) = page(&app, &client, &format!("/admin/customers/{customer}")).await;
     assert_eq!(status, StatusCode::OK);

@@ -276,6 +276,10 @@ pub async fn home(
         .mapping(&filter, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         .await?;
     let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    if page > pages {
+        // Past the end (the rows shrank, or a hand-edited address): the last page there is.
+        return Ok(see_other(&query.url("/admin", Some(pages))));
+    }
     let template = HomeTemplate {
         nav: Nav::new(Some(session)),
         paying_not_covered: attention

@@ -9,14 +9,14 @@ use super::types::{AuraSubscription, WireSubscription};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuraError {
-    #[error("AURA already holds an active subscription for customer {customer_id:?}")]
+    #[error("AURA already holds an active subscription for customer {}", shown(*customer_id))]
     AlreadyExists {
         customer_id: Option<i64>,
         existing: Option<AuraSubscription>,
     },
-    #[error("AURA does not know dependant customer {customer_id:?}")]
+    #[error("AURA does not know dependant customer {}", shown(*customer_id))]
     DependantNotFound { customer_id: Option<i64> },
-    #[error("dependant customer {customer_id:?} belongs to another AURA subscription")]
+    #[error("dependant customer {} belongs to another AURA subscription", shown(*customer_id))]
     DependantTaken { customer_id: Option<i64> },
     #[error("AURA does not know the customer")]
     CustomerNotFound,
@@ -38,6 +38,11 @@ pub enum AuraError {
     Rejected { status: u16, message: String },
     #[error("AURA's answer could not be read: {0}")]
     Malformed(String),
+}
+
+/// A customer id AURA named in its message, or a word when it named none.
+fn shown(customer_id: Option<i64>) -> String {
+    customer_id.map_or_else(|| "(not named)".to_owned(), |id| id.to_string())
 }
 
 impl AuraError {
@@ -120,6 +125,23 @@ fn existing_subscription(body: &str) -> Option<AuraSubscription> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// These texts reach the operator's timeline: ids as numbers, no Rust debug output.
+    #[test]
+    fn messages_name_customers_plainly() {
+        let e = AuraError::DependantNotFound {
+            customer_id: Some(999_999),
+        };
+        assert_eq!(
+            e.to_string(),
+            "AURA does not know dependant customer 999999"
+        );
+        let e = AuraError::DependantTaken { customer_id: None };
+        assert_eq!(
+            e.to_string(),
+            "dependant customer (not named) belongs to another AURA subscription"
+        );
+    }
 
     #[test]
     fn each_documented_refusal_has_its_own_variant() {
