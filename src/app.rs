@@ -65,8 +65,8 @@ pub async fn start(
     let sim = start_embedded_simulator(&mut config).await?;
     if sim.is_some() && store.holds_subscriptions().await? {
         warn!(
-            "the embedded AURA simulator starts empty, but the database keeps the subscriptions of earlier runs: \
-             customers may show as covered or fail to sync; to start the demo fresh, stop and delete aura-signup.db"
+            "the embedded AURA simulator starts empty, but the database keeps the subscriptions of earlier runs, \
+             which the simulator no longer knows (their syncs fail); to start the demo fresh, stop and delete aura-signup.db"
         );
     }
     let config = Arc::new(config);

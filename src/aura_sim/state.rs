@@ -100,14 +100,20 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Ids start where no earlier run of the simulator can have reached (ten a second since
+    /// 2026 began, past the ids AURA's own examples use). The simulator forgets everything when
+    /// it stops while the service's database does not: fresh ids keep a restarted demo from
+    /// mistaking a new customer or subscription for one of an earlier run.
     pub fn new(types: Vec<SimType>) -> Self {
+        let since_2026 = (Utc::now().timestamp() - 1_767_225_600).max(0);
+        let start = since_2026 * 10;
         State {
             types,
             customers: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
-            next_customer: 181_076,
-            next_subscription: 313_241,
-            next_link: 202_756,
+            next_customer: 181_076 + start,
+            next_subscription: 313_241 + start,
+            next_link: 202_756 + start,
         }
     }
 

@@ -280,6 +280,8 @@ impl SandboxGateway {
                 outcome: None,
             })
             .await?;
+        // Counted like a delivery at the webhook intake, which the sandbox's events skip.
+        crate::metrics::webhook_event(event_type, "accepted");
         Ok(())
     }
 }
