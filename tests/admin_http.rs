@@ -686,6 +686,46 @@ async fn api_actions_refuse_bad_input_and_change_nothing() {
     );
 }
 
+/// Two operators (or a double click) ending the same coverage at once: one end happens, with
+/// one reason, and the other is told it is already under way.
+#[tokio::test]
+async fn ending_one_coverage_several_times_at_once_ends_it_once() {
+    let app = console_app(Backend::Postgres, &[]).await;
+    let (customer, single) = signed_up(&app, "single").await;
+    let end = format!("/api/v1/subscriptions/{single}/end-coverage");
+    let ends = (0..6).map(|n| {
+        let body = json!({"reason": format!("End number {n}")});
+        let (app, end) = (&app, &end);
+        async move { call(app, Method::POST, end, Some(OPS_TOKEN), Some(&body)).await }
+    });
+    let answers = futures::future::join_all(ends).await;
+
+    let ok: Vec<_> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .collect();
+    assert_eq!(ok.len(), 1, "{answers:?}");
+    for (status, value) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_error(*status, value, StatusCode::CONFLICT, "a second end");
+    }
+    let actions = app.store().actions_for(customer).await.unwrap();
+    let recorded: Vec<_> = actions
+        .iter()
+        .filter(|a| a.action == "end_coverage")
+        .collect();
+    assert_eq!(recorded.len(), 1);
+    let reason = recorded[0].detail.clone().unwrap();
+    app.eventually(
+        Duration::from_secs(10),
+        "AURA ends it with the one reason recorded",
+        || async {
+            let subs = sim(&app).subscriptions_of(customer);
+            subs.len() == 1 && subs[0].cancelled_reason.as_deref() == Some(reason.as_str())
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn api_actions_set_dependants_then_end_coverage_by_stopping_the_payments() {
     let app = console_app(Backend::Postgres, &[]).await;

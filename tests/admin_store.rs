@@ -30,6 +30,7 @@ on_both_backends!(
     reviving_a_dead_job_makes_it_due_and_is_recorded,
     an_action_that_does_not_apply_changes_and_records_nothing,
     setting_dependants_enqueues_the_sync_and_records_who,
+    a_refused_dependant_comes_off_the_list_as_it_is_now,
     login_failures_are_counted_per_scope_within_the_window,
     an_ended_session_is_remembered_until_it_would_have_expired,
     customers_are_counted_once_under_their_best_coverage,
@@ -406,6 +407,33 @@ async fn setting_dependants_enqueues_the_sync_and_records_who(backend: Backend) 
     );
     let recorded = store.actions_for(6).await.unwrap();
     assert_eq!(recorded[0].detail.as_deref(), Some("[11,12]"));
+}
+
+/// The sync read the list before an operator replaced it: dropping the dependant AURA refused
+/// must not bring the old list back.
+async fn a_refused_dependant_comes_off_the_list_as_it_is_now(backend: Backend) {
+    let (store, _db) = open(backend).await;
+    subscription(&store, "sub_fam", 6, "active", None).await;
+    let set = |ids: Vec<i64>| Change::SetDependants(ids);
+    let operator = action("set_dependants", "sub_fam");
+    let sync = NewAction {
+        actor: "sync",
+        ..action("drop_dependant", "sub_fam")
+    };
+    store.act(&operator, &set(vec![11, 12])).await.unwrap();
+    store.act(&operator, &set(vec![13, 12])).await.unwrap();
+
+    let dropped = store.act(&sync, &Change::DropDependant(11)).await.unwrap();
+    assert!(!dropped, "11 is no longer on the list");
+    assert!(store.act(&sync, &Change::DropDependant(12)).await.unwrap());
+    let row = store.subscription("sub_fam").await.unwrap().unwrap();
+    assert_eq!(row.dependants, [13]);
+    let recorded = store.actions_for(6).await.unwrap();
+    let drops = recorded
+        .iter()
+        .filter(|a| a.action == "drop_dependant")
+        .count();
+    assert_eq!(drops, 1, "only the drop that applied is recorded");
 }
 
 async fn login_failures_are_counted_per_scope_within_the_window(backend: Backend) {

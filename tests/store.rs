@@ -33,7 +33,7 @@ on_both_backends!(
     coverage_and_sweep_queries,
     a_customers_checkout_claim_is_held_by_one_signup_until_released_or_lapsed,
     paying_customers_and_shared_aura_subscriptions_are_found,
-    an_end_reason_is_kept_until_cleared,
+    an_end_reason_is_claimed_once_until_released,
 );
 
 fn customer(n: i64) -> CustomerId {
@@ -600,7 +600,7 @@ async fn paying_customers_and_shared_aura_subscriptions_are_found(backend: Backe
     assert_eq!(on[0].gateway_subscription_id, "sub_new");
 }
 
-async fn an_end_reason_is_kept_until_cleared(backend: Backend) {
+async fn an_end_reason_is_claimed_once_until_released(backend: Backend) {
     let (store, _db) = open(backend).await;
     assert!(!store.holds_subscriptions().await.unwrap());
     store
@@ -617,11 +617,32 @@ async fn an_end_reason_is_kept_until_cleared(backend: Backend) {
     };
     assert_eq!(reason(store.clone()).await, None);
     assert!(store.holds_subscriptions().await.unwrap());
+    assert!(
+        store
+            .claim_end_reason("sub_end", "Moved abroad")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_end_reason("sub_end", "Fraud check")
+            .await
+            .unwrap(),
+        "one end at a time"
+    );
+    assert_eq!(reason(store.clone()).await.as_deref(), Some("Moved abroad"));
     store
-        .set_end_reason("sub_end", Some("Moved abroad"))
+        .release_end_reason("sub_end", "Fraud check")
         .await
         .unwrap();
-    assert_eq!(reason(store.clone()).await.as_deref(), Some("Moved abroad"));
-    store.set_end_reason("sub_end", None).await.unwrap();
+    assert_eq!(
+        reason(store.clone()).await.as_deref(),
+        Some("Moved abroad"),
+        "only the claim's own reason is released"
+    );
+    store
+        .release_end_reason("sub_end", "Moved abroad")
+        .await
+        .unwrap();
     assert_eq!(reason(store.clone()).await, None);
 }

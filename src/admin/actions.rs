@@ -216,15 +216,20 @@ async fn end_coverage(
             "nothing left to end: the gateway subscription is over and AURA holds no active subscription for it".into(),
         ));
     }
+    // The reason is claimed before the gateway is asked: the cancellation's own event may
+    // start the sync before this action is recorded, and AURA must get this reason. Only one
+    // operator's end proceeds; one already under way makes the others a conflict.
+    let id = &row.gateway_subscription_id;
+    if !state.store.claim_end_reason(id, reason).await? {
+        return Err(ActionError::Conflict(
+            "the coverage is already being ended, with another reason".into(),
+        ));
+    }
     if !ended {
-        // The reason is stored before the gateway is asked: the cancellation's own event may
-        // start the sync before this action is recorded, and AURA must get this reason.
-        let id = &row.gateway_subscription_id;
-        state.store.set_end_reason(id, Some(reason)).await?;
         match state.gateway.cancel_subscription(id, reason).await {
             Ok(()) | Err(GatewayError::NotFound) => {}
             Err(e) => {
-                state.store.set_end_reason(id, None).await?;
+                state.store.release_end_reason(id, reason).await?;
                 return Err(ActionError::Unavailable(format!(
                     "the gateway did not cancel the subscription ({e}); nothing was changed"
                 )));

@@ -145,6 +145,9 @@ pub enum Change {
     Resync,
     /// The whole desired dependant list is replaced, and a sync enqueued to send it.
     SetDependants(Vec<i64>),
+    /// One dependant AURA refused comes off the list as it is now (an operator may have set
+    /// another list since the sync read it); nothing applies when it is no longer on it.
+    DropDependant(i64),
     /// An operator ended the coverage, with this reason, after the gateway subscription was
     /// cancelled; the sync enqueued with it ends the AURA subscription.
     EndCoverage(String),
@@ -394,6 +397,7 @@ impl Store {
             Change::ReviveSync => revive_in(&mut tx, action.target).await?,
             Change::Resync => true,
             Change::SetDependants(ids) => set_dependants_in(&mut tx, action.target, ids).await?,
+            Change::DropDependant(id) => drop_dependant_in(&mut tx, action.target, *id).await?,
             Change::EndCoverage(reason) => end_reason_in(&mut tx, action.target, reason).await?,
             Change::RecordOnly => true,
         };
@@ -403,7 +407,10 @@ impl Store {
         }
         match change {
             Change::ReviveSync => notify_in(&mut tx, self.backend).await?,
-            Change::Resync | Change::SetDependants(_) | Change::EndCoverage(_) => {
+            Change::Resync
+            | Change::SetDependants(_)
+            | Change::DropDependant(_)
+            | Change::EndCoverage(_) => {
                 let kind = jobs::SYNC_SUBSCRIPTION;
                 jobs::enqueue_in(&mut tx, self.backend, kind, action.target, now_ms()).await?;
             }
@@ -600,13 +607,51 @@ async fn set_dependants_in(
     Ok(changed == 1)
 }
 
+/// Takes `refused` off the stored list by compare-and-swap, so a list written meanwhile is
+/// never overwritten with an older one.
+async fn drop_dependant_in(
+    tx: &mut Transaction<'_, Any>,
+    subscription: &str,
+    refused: i64,
+) -> StoreResult<bool> {
+    let current: Option<String> = sqlx::query_scalar(
+        "SELECT dependants FROM subscriptions WHERE gateway_subscription_id = $1",
+    )
+    .bind(subscription)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(current) = current else {
+        return Ok(false);
+    };
+    let ids: Vec<i64> =
+        serde_json::from_str(&current).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    if !ids.contains(&refused) {
+        return Ok(false);
+    }
+    let kept: Vec<i64> = ids.into_iter().filter(|d| *d != refused).collect();
+    let changed = sqlx::query(
+        "UPDATE subscriptions SET dependants = $2, updated_at = $3 \
+         WHERE gateway_subscription_id = $1 AND dependants = $4",
+    )
+    .bind(subscription)
+    .bind(serde_json::to_string(&kept).expect("ids serialise"))
+    .bind(now_ms())
+    .bind(current)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
 async fn end_reason_in(
     tx: &mut Transaction<'_, Any>,
     subscription: &str,
     reason: &str,
 ) -> StoreResult<bool> {
-    let changed = sqlx::query(super::subscriptions::SET_END_REASON)
-        .bind(subscription)
+    let changed = sqlx::query(
+        "UPDATE subscriptions SET end_reason = $2, updated_at = $3 WHERE gateway_subscription_id = $1",
+    )
+    .bind(subscription)
         .bind(reason)
         .bind(now_ms())
         .execute(&mut **tx)

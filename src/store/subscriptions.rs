@@ -130,10 +130,6 @@ async fn link_gateway_customer(
     Ok(())
 }
 
-/// Records the reason an operator gave for ending a coverage; the sync sends it to AURA.
-pub(super) const SET_END_REASON: &str =
-    "UPDATE subscriptions SET end_reason = $2, updated_at = $3 WHERE gateway_subscription_id = $1";
-
 impl Store {
     /// Creates or refreshes the link between a gateway subscription and its AURA customer, in
     /// the caller's transaction. What is known of AURA is left alone.
@@ -240,18 +236,41 @@ impl Store {
         Ok(())
     }
 
-    /// Sets (or clears) the reason an operator gave for ending the coverage.
-    pub async fn set_end_reason(
+    /// Records the reason an operator gives for ending the coverage, unless another reason is
+    /// already recorded (an end under way, or done): true when this one was recorded.
+    pub async fn claim_end_reason(
         &self,
         gateway_subscription_id: &str,
-        reason: Option<&str>,
+        reason: &str,
+    ) -> StoreResult<bool> {
+        let claimed = sqlx::query(
+            "UPDATE subscriptions SET end_reason = $2, updated_at = $3 \
+             WHERE gateway_subscription_id = $1 AND end_reason IS NULL",
+        )
+        .bind(gateway_subscription_id)
+        .bind(reason)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(claimed == 1)
+    }
+
+    /// Forgets a claimed reason whose end did not happen (the gateway refused).
+    pub async fn release_end_reason(
+        &self,
+        gateway_subscription_id: &str,
+        reason: &str,
     ) -> StoreResult<()> {
-        sqlx::query(SET_END_REASON)
-            .bind(gateway_subscription_id)
-            .bind(reason)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE subscriptions SET end_reason = NULL, updated_at = $3 \
+             WHERE gateway_subscription_id = $1 AND end_reason = $2",
+        )
+        .bind(gateway_subscription_id)
+        .bind(reason)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -329,12 +329,6 @@ async fn drop_dependant(
     why: &AuraError,
 ) -> Result<(), SyncError> {
     warn!(dependant = refused, error = %why, "AURA refused a dependant: taken off the list");
-    let kept: Vec<i64> = row
-        .dependants
-        .iter()
-        .copied()
-        .filter(|d| *d != refused)
-        .collect();
     let detail = format!("AURA refused dependant {refused}: {why}");
     let record = NewAction {
         actor: "sync",
@@ -343,7 +337,10 @@ async fn drop_dependant(
         target: &row.gateway_subscription_id,
         detail: Some(&detail),
     };
-    ctx.store.act(&record, &Change::SetDependants(kept)).await?;
+    // Not applied when the list changed meanwhile: the sync decides again with the new one.
+    ctx.store
+        .act(&record, &Change::DropDependant(refused))
+        .await?;
     Err(decide_again(&detail))
 }
 
