@@ -556,6 +556,7 @@ async fn the_api_reads_the_mapping_and_a_customer_with_the_timeline() {
         "page=0",
         "perPage=0",
         "page=x",
+        "q=%00",
     ] {
         let (status, value) = call(
             &app,

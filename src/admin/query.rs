@@ -54,12 +54,18 @@ impl MappingQuery {
         if !(1..=MAX_PAGE).contains(&page) {
             return Err(format!("page is from 1 to {MAX_PAGE}"));
         }
-        let search = self
+        let search: Option<String> = self
             .q
             .as_deref()
             .map(str::trim)
             .filter(|q| !q.is_empty())
             .map(|q| q.chars().take(200).collect());
+        if search
+            .as_deref()
+            .is_some_and(|q| q.chars().any(char::is_control))
+        {
+            return Err("the search may not hold control characters".into());
+        }
         Ok((
             MappingFilter {
                 search,

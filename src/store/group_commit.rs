@@ -9,7 +9,7 @@
 use std::{future::Future, sync::Arc};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
-use tracing::error;
+use tracing::{error, warn};
 
 /// The batch could not be made durable; the caller should answer with a retryable error.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +32,10 @@ impl<T, R> Clone for GroupCommit<T, R> {
     }
 }
 
-impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
+impl<T: Clone + Send + 'static, R: Send + 'static> GroupCommit<T, R> {
     /// `write` stores one batch in one transaction and returns one result per item, in order.
+    /// A batch that fails is written again item by item, so one item the database refuses
+    /// fails only its own caller.
     pub fn start<F, Fut>(name: &'static str, writers: usize, max_batch: usize, write: F) -> Self
     where
         F: Fn(Vec<T>) -> Fut + Clone + Send + Sync + 'static,
@@ -47,14 +49,25 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
                 while let Some(batch) = next_batch(&receiver, max_batch).await {
                     let (items, replies): (Vec<T>, Vec<Reply<R>>) = batch.into_iter().unzip();
                     let count = items.len();
-                    match write(items).await {
-                        Ok(results) => {
+                    let spare = (count > 1).then(|| items.clone());
+                    let result = write(items).await;
+                    // Only a refusal by the database may be about one item; a database that
+                    // does not answer fails the lot, with no round trip per item.
+                    let refused = matches!(&result, Err(sqlx::Error::Database(_)));
+                    match (result, spare.filter(|_| refused)) {
+                        (Ok(results), _) => {
                             for (reply, result) in replies.into_iter().zip(results) {
                                 let _ = reply.send(Ok(result));
                             }
                         }
-                        Err(e) => {
-                            error!(error = %e, rows = count, what = name, "a batch could not be stored");
+                        (Err(e), Some(items)) => {
+                            warn!(error = %e, rows = count, what = name, "a batch could not be stored; storing it item by item");
+                            for (item, reply) in items.into_iter().zip(replies) {
+                                let _ = reply.send(write_one(&write, item, name).await);
+                            }
+                        }
+                        (Err(e), None) => {
+                            error!(error = %e, what = name, "an item could not be stored");
                             for reply in replies {
                                 let _ = reply.send(Err(NotStored));
                             }
@@ -75,6 +88,20 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
             .await
             .map_err(|_| NotStored)?;
         answer.await.map_err(|_| NotStored)?
+    }
+}
+
+async fn write_one<T, R, F, Fut>(write: &F, item: T, name: &'static str) -> Result<R, NotStored>
+where
+    F: Fn(Vec<T>) -> Fut,
+    Fut: Future<Output = Result<Vec<R>, sqlx::Error>>,
+{
+    match write(vec![item]).await {
+        Ok(mut results) => results.pop().ok_or(NotStored),
+        Err(e) => {
+            error!(error = %e, what = name, "an item could not be stored");
+            Err(NotStored)
+        }
     }
 }
 
@@ -120,11 +147,52 @@ mod tests {
         );
     }
 
+    /// What Postgres says of a value it will not store.
+    #[derive(Debug, thiserror::Error)]
+    #[error("invalid byte sequence for encoding \"UTF8\": 0x00")]
+    struct Refused;
+
+    impl sqlx::error::DatabaseError for Refused {
+        fn message(&self) -> &str {
+            "invalid byte sequence for encoding \"UTF8\": 0x00"
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
     #[tokio::test]
-    async fn a_failed_batch_fails_every_item_in_it() {
+    async fn a_database_that_fails_fails_every_item() {
         let failing = GroupCommit::start("test", 1, 8, |_: Vec<u32>| async {
             Err::<Vec<u32>, _>(sqlx::Error::PoolClosed)
         });
-        assert!(failing.submit(1).await.is_err());
+        let answers = futures::future::join_all((0..5).map(|n| failing.submit(n))).await;
+        assert!(answers.iter().all(Result::is_err));
+    }
+
+    /// One item the database refuses (a NUL byte Postgres will not store, say) fails alone;
+    /// the others that shared its batch are stored.
+    #[tokio::test]
+    async fn an_item_the_database_refuses_fails_only_its_own_caller() {
+        let picky = GroupCommit::start("test", 1, 8, |items: Vec<u32>| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            if items.contains(&13) {
+                return Err(sqlx::Error::Database(Box::new(Refused)));
+            }
+            Ok(items)
+        });
+        let answers = futures::future::join_all((10..20).map(|n| picky.submit(n))).await;
+        for (n, answer) in (10..20).zip(answers) {
+            assert_eq!(answer.is_ok(), n != 13, "item {n}");
+        }
     }
 }

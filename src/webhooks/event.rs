@@ -73,13 +73,28 @@ pub fn summarise(raw: &[u8]) -> Result<EventSummary, EventError> {
     let event_type = non_empty_str(fields.get("type"))
         .ok_or_else(|| EventError::Malformed("no string `type`".into()))?;
 
+    for (what, value) in [("id", id), ("type", event_type)] {
+        if !is_identifier(value) {
+            return Err(EventError::Malformed(format!(
+                "`{what}` is not a Stripe identifier"
+            )));
+        }
+    }
+    let livemode = match fields.get("livemode") {
+        None => false,
+        Some(Value::Bool(live)) => *live,
+        Some(other) => {
+            return Err(EventError::Malformed(format!(
+                "`livemode` is {}, not a boolean",
+                kind(other)
+            )));
+        }
+    };
+
     let mut summary = EventSummary {
         id: id.to_owned(),
         event_type: event_type.to_owned(),
-        livemode: fields
-            .get("livemode")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        livemode,
         created: fields.get("created").and_then(Value::as_i64).unwrap_or(0),
         subscription_id: None,
         handled: false,
@@ -93,6 +108,19 @@ pub fn summarise(raw: &[u8]) -> Result<EventSummary, EventError> {
         None => Ok(Found::Ignored(best_effort_subscription(object))),
     };
 
+    if let Ok(Found::Subscription(Some(sub))) = &found
+        && !is_identifier(sub)
+    {
+        return Err(EventError::Malformed(
+            "the subscription id is not a Stripe identifier".into(),
+        ));
+    }
+    // An event of a type without effect is acknowledged whatever it names; only a sound
+    // id is kept with it.
+    let found = match found {
+        Ok(Found::Ignored(sub)) => Ok(Found::Ignored(sub.filter(|s| is_identifier(s)))),
+        other => other,
+    };
     match found {
         Ok(Found::Subscription(sub)) => {
             summary.subscription_id = sub;
@@ -239,6 +267,15 @@ fn expandable_id(value: Option<&Value>) -> Result<Option<String>, String> {
     }
 }
 
+/// What Stripe's ids and event types are made of: letters, digits, `_`, `-`, `.` and `:`,
+/// at most 255 of them. Anything else (a NUL byte Postgres cannot store, a path, a space) is
+/// no Stripe id, and is refused before it reaches the store.
+fn is_identifier(s: &str) -> bool {
+    s.len() <= 255
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+}
+
 fn non_empty_str(value: Option<&Value>) -> Option<&str> {
     value.and_then(Value::as_str).filter(|s| !s.is_empty())
 }
@@ -309,6 +346,33 @@ mod tests {
         session["mode"] = json!(mode);
         session["subscription"] = subscription;
         session
+    }
+
+    /// Ids and types Postgres cannot store (a NUL byte) or that are no Stripe id at all are
+    /// malformed events: a 400, not a 503 the gateway retries forever.
+    #[test]
+    fn ids_types_and_subscriptions_that_are_not_stripe_identifiers_are_malformed() {
+        let mut subscription = fixture(SUBSCRIPTION);
+        subscription["id"] = json!("sub_../../v1/checkout/sessions");
+        let bad_subscription = event("customer.subscription.updated", subscription);
+        let mut nul_id = fixture(EVENT);
+        nul_id["id"] = json!("evt_\u{0}bad");
+        let mut spaced_type = fixture(EVENT);
+        spaced_type["type"] = json!("plan created");
+        let mut string_livemode = fixture(EVENT);
+        string_livemode["livemode"] = json!("true");
+        for raw in [
+            bad_subscription,
+            serde_json::to_vec(&nul_id).unwrap(),
+            serde_json::to_vec(&spaced_type).unwrap(),
+            serde_json::to_vec(&string_livemode).unwrap(),
+        ] {
+            assert!(
+                matches!(summarise(&raw), Err(EventError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(&raw)
+            );
+        }
     }
 
     #[test]
