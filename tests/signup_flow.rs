@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use aura_signup::{aura_sim::Simulator, store::SignupOutcome};
+use aura_signup::{aura_sim::Simulator, domain::CustomerId, store::SignupOutcome};
 use reqwest::{Response, StatusCode};
 use serde_json::json;
 use support::{Backend, TestApp, app_token, fresh_db, spawn_app, valid_token};
@@ -650,4 +650,54 @@ async fn the_return_from_a_replaced_checkout_of_a_paid_signup_says_success() {
     let id = aura_signup::domain::SignupId::parse(signup.trim_start_matches("/signup/")).unwrap();
     let stored = app.store().signup(&id).await.unwrap().unwrap();
     assert_eq!(stored.outcome, SignupOutcome::Paid);
+}
+
+/// Covered once through the gateway's events alone (the person never came back through the
+/// return URL), then cancelled: their next visit opens a new checkout at the first tap, and
+/// the old payment is not taken for a new one.
+#[tokio::test]
+async fn after_a_cancelled_subscription_paid_only_through_events_the_next_checkout_opens() {
+    use aura_signup::gateway::{Gateway, sandbox::ClockAction};
+    let app = app().await;
+    let (customer, signup) = start(&app).await;
+    let checkout = choose(&app, &signup, "single").await;
+    let paid = pay(&app, &checkout, "4242424242424242").await;
+    assert_eq!(
+        paid.status(),
+        StatusCode::SEE_OTHER,
+        "paid, return not followed"
+    );
+    app.eventually(Duration::from_secs(10), "covered by the events", || async {
+        sim(&app)
+            .subscriptions_of(customer)
+            .iter()
+            .any(|s| !s.cancelled)
+    })
+    .await;
+    let Gateway::Sandbox(sandbox) = &app.running.state.gateway else {
+        panic!("the sandbox gateway")
+    };
+    let id = CustomerId::new(customer).unwrap();
+    let old = app.store().subscriptions_for(id).await.unwrap()[0]
+        .gateway_subscription_id
+        .clone();
+    sandbox.clock(&old, ClockAction::Cancel).await.unwrap();
+    app.eventually(Duration::from_secs(10), "AURA ends it", || async {
+        sim(&app)
+            .subscriptions_of(customer)
+            .iter()
+            .all(|s| s.cancelled)
+    })
+    .await;
+
+    let again = signup_for(&app, customer).await;
+    let next = choose(&app, &again, "single").await;
+    assert!(next.contains("/sandbox/checkout/"), "{next}");
+    assert_ne!(next, checkout);
+    let subscriptions = app.store().subscriptions_for(id).await.unwrap();
+    assert_eq!(subscriptions.len(), 1);
+    assert_eq!(
+        subscriptions[0].gateway_status, "canceled",
+        "the old one stays ended"
+    );
 }

@@ -258,10 +258,20 @@ async fn open_one_checkout(
     let mut replaces = "none".to_owned();
     if let Some((earlier, at_gateway)) = latest_checkout(state, signup).await? {
         if at_gateway.paid {
-            record_payment(state, &earlier, &at_gateway).await?;
-            return Ok(here);
+            if !payment_known(state, &at_gateway).await? {
+                record_payment(state, &earlier, &at_gateway).await?;
+                return Ok(here);
+            }
+            // Its payment reached the store already (through the gateway's webhook) and no
+            // longer covers the customer (checked above): history, not a payment made in
+            // another tab. Its signup is marked paid, and a new checkout opens.
+            let paid_by = at_gateway.gateway_subscription.as_deref();
+            state
+                .store
+                .signup_finished(&earlier.id, SignupOutcome::Paid, paid_by)
+                .await?;
         }
-        if at_gateway.open && earlier.plan == Some(plan) {
+        if at_gateway.open && !at_gateway.paid && earlier.plan == Some(plan) {
             return Ok(earlier.checkout_url.unwrap_or(here));
         }
         if at_gateway.open && !close_checkout(state, &earlier, &at_gateway.id).await? {
@@ -292,6 +302,14 @@ async fn open_one_checkout(
         .await?;
     info!(checkout = %session.id, plan = %plan, "checkout opened");
     Ok(session.url)
+}
+
+/// Whether the store already holds the subscription a paid checkout started.
+async fn payment_known(state: &AppState, checkout: &CheckoutState) -> Result<bool, Page> {
+    let Some(subscription) = checkout.gateway_subscription.as_deref() else {
+        return Ok(false);
+    };
+    Ok(state.store.subscription(subscription).await?.is_some())
 }
 
 /// The customer's newest checkout and what the gateway says of it now.
