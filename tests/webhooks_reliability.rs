@@ -321,6 +321,27 @@ async fn unknown_event_types_are_acknowledged_logged_and_change_nothing() {
     assert!(api_calls(&rig.sim().calls()).is_empty());
 }
 
+/// A signed event naming a subscription the gateway never had (a test fired from the
+/// dashboard, another integration's object): acknowledged, and its sync ends without a dead
+/// job an operator could never clear.
+#[tokio::test]
+async fn an_event_for_a_subscription_the_gateway_never_had_leaves_no_dead_job() {
+    let rig = rig(&[]).await;
+    let id = new_subscription_id();
+    let body = rig.stub.event(
+        "customer.subscription.updated",
+        json!({"id": id, "object": "subscription"}),
+    );
+    assert_eq!(rig.deliver(&body).await, StatusCode::OK);
+    rig.settled(&id).await;
+    assert!(
+        rig.store().jobs(true).await.unwrap().is_empty(),
+        "no dead job"
+    );
+    assert!(rig.store().subscription(&id).await.unwrap().is_none());
+    assert!(api_calls(&rig.sim().calls()).is_empty());
+}
+
 #[tokio::test]
 async fn handled_event_whose_payload_cannot_be_read_gets_a_5xx_after_verification_never_a_2xx() {
     let rig = rig(&[]).await;

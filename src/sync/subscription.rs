@@ -59,7 +59,27 @@ pub async fn sync_subscription(
     gateway_subscription_id: &str,
 ) -> Result<Decision, SyncError> {
     let started = now_ms();
-    let gs = ctx.gateway.subscription(gateway_subscription_id).await?;
+    let gs = match ctx.gateway.subscription(gateway_subscription_id).await {
+        Ok(gs) => gs,
+        // An event naming a subscription the gateway never had (and so neither have we):
+        // nothing to converge, and nothing an operator could act on.
+        Err(GatewayError::NotFound)
+            if ctx
+                .store
+                .subscription(gateway_subscription_id)
+                .await?
+                .is_none() =>
+        {
+            warn!(
+                "the gateway does not know this subscription, nor does the store: nothing to sync"
+            );
+            ctx.store
+                .mark_events_processed(gateway_subscription_id, started)
+                .await?;
+            return Ok(Decision::Nothing("no such subscription at the gateway"));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let row = record_gateway_state(ctx, &gs).await?;
 
     // A refusal the store can put right (a subscription AURA lost, a dependant AURA will not
