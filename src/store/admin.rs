@@ -148,8 +148,9 @@ pub enum Change {
     /// One dependant AURA refused comes off the list as it is now (an operator may have set
     /// another list since the sync read it); nothing applies when it is no longer on it.
     DropDependant(i64),
-    /// An operator ended the coverage, with this reason, after the gateway subscription was
-    /// cancelled; the sync enqueued with it ends the AURA subscription.
+    /// An operator ended the coverage, with this reason (claimed on the subscription first),
+    /// after the gateway subscription was cancelled; the sync enqueued with it ends the AURA
+    /// subscription.
     EndCoverage(String),
     /// The change happened elsewhere (the sandbox gateway, which emits its own event); only
     /// the record is written.
@@ -643,21 +644,22 @@ async fn drop_dependant_in(
     Ok(changed == 1)
 }
 
+/// The end applies when its reason is the one claimed on the subscription (the action claimed
+/// it with `claim_end_reason` before the gateway was asked); the reason is not written twice.
 async fn end_reason_in(
     tx: &mut Transaction<'_, Any>,
     subscription: &str,
     reason: &str,
 ) -> StoreResult<bool> {
-    let changed = sqlx::query(
-        "UPDATE subscriptions SET end_reason = $2, updated_at = $3 WHERE gateway_subscription_id = $1",
+    let claimed: Option<String> = sqlx::query_scalar(
+        "SELECT gateway_subscription_id FROM subscriptions \
+         WHERE gateway_subscription_id = $1 AND end_reason = $2",
     )
     .bind(subscription)
-        .bind(reason)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    Ok(changed == 1)
+    .bind(reason)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(claimed.is_some())
 }
 
 async fn notify_in(tx: &mut Transaction<'_, Any>, backend: Backend) -> StoreResult<()> {
